@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Sets everything up on a fresh machine and runs the whole test suite: lint, types, tests.
+# This is the README's test command; .ci/run calls it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+python3 -m venv .venv
+.venv/bin/pip install --quiet --upgrade pip
+.venv/bin/pip install --quiet -e ".[dev]"
+
+.venv/bin/ruff check k8sco tests bench examples
+.venv/bin/ruff format --check k8sco tests bench examples
+.venv/bin/mypy
+
+# pytest exits 5 when it collects no test: that is a failure here, not a pass.
+status=0
+.venv/bin/python -m pytest "$@" || status=$?
+if [ "$status" -eq 5 ]; then
+  echo "scripts/test.sh: pytest collected no tests" >&2
+  exit 1
+fi
+exit "$status"
