@@ -171,7 +171,7 @@ def test_retries_rerun_a_failed_exec() -> None:
 def test_retries_run_out() -> None:
     root = co.Serial(retries=1)  # inherited by the Exec
     root["flaky"] = co.Exec("x")
-    states, recorded, order, _ = simulate(root, {"/flaky": [1]})
+    states, _, order, _ = simulate(root, {"/flaky": [1]})
     assert order == ["/flaky"] * 2
     assert states["/flaky"] is State.ERROR
 

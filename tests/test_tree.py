@@ -134,7 +134,7 @@ def test_invalid_parameters_name_the_path_and_parameter(
 def test_set_validates_and_names_the_node_path() -> None:
     root = co.Serial()
     root["a"] = co.Exec("x")
-    with pytest.raises(ValueError, match="^/a: parameter 'cpu'"):
+    with pytest.raises(ValueError, match=r"^/a: parameter 'cpu'"):
         root["a"].set(cpu=0)
 
 
