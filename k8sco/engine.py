@@ -71,7 +71,8 @@ class NodeState:
         data: dict[str, object] = {"state": self.state.value}
         for key in ("attempts", "started", "finished", "exit_code", "reason"):
             value = getattr(self, key)
-            if value:
+            # Leave out defaults only: an exit code of 0 is not "no exit code".
+            if value != self.__dataclass_fields__[key].default:
                 data[key] = value
         return data
 
@@ -238,7 +239,7 @@ def evaluate(graph: Graph, recorded: Mapping[str, NodeState], now: float) -> Eva
             ok[i] = s in (State.DONE, State.SKIPPED) or (s.failed and graph.suppress_errors[i])
             if s in (State.RUNNING, State.QUEUED):
                 active[i] = 1
-            touched[i] = s is not State.PENDING or rec.attempts > 0
+            touched[i] = s not in (State.PENDING, State.QUEUED) or rec.attempts > 0
             if s is State.RUNNING and rec.started is not None:
                 end = rec.started + graph.max_time[i]
                 if now >= end:

@@ -14,7 +14,13 @@ translated where they enter k8sco, with ``raise ... from``.
     │   │                           function called with arguments that do not fit it
     │   ├── LoadError               a pipeline file or function that cannot be loaded
     │   └── DecodeError             a ``--name=value`` that does not decode by its hint
-    └── RunError                    a run that could not be carried out (not a node failure)
+    ├── RunError                    a run that could not be carried out (not a node failure)
+    ├── BuildError                  an image that could not be built, pushed or loaded: exit 2
+    └── ClusterError                the Kubernetes API refused or failed a request: exit 2
+        ├── ClusterUnreachable      no answer from the API server (retryable)
+        ├── NotFound                404
+        ├── Conflict                409: AlreadyExists, or a stale resourceVersion
+        └── Gone                    410: a watch or list from too old a resourceVersion
 
 A node whose command fails is not an error of k8sco: it is a node in state ``error``.
 """
@@ -54,10 +60,63 @@ class RunError(K8scoError):
     """A run that could not be carried out, e.g. a run directory that cannot be read."""
 
 
+class BuildError(K8scoError):
+    """An image that could not be built, pushed or loaded into a cluster (no Docker engine,
+    a failing Dockerfile step, an unreachable registry). The message ends with the tail of
+    the build log. Exit code 2."""
+
+    exit_code = 2
+
+
+class ClusterError(K8scoError):
+    """The Kubernetes API refused or failed a request. Exit code 2.
+
+    ``status`` is the HTTP status (0 when the server could not be reached), ``reason`` the
+    Status reason (``AlreadyExists``, ``Forbidden``...), ``retryable`` whether trying again
+    may succeed (429, 5xx, no answer), ``retry_after`` the server's Retry-After in seconds.
+    """
+
+    exit_code = 2
+    status: int = 0
+    reason: str = ""
+    retryable: bool = False
+    retry_after: float | None = None
+
+
+class ClusterUnreachable(ClusterError):
+    """No answer from the API server: a wrong address, a network fault, a timeout."""
+
+    retryable = True
+
+
+class NotFound(ClusterError):
+    """404: the object, its kind (a missing CRD) or its namespace does not exist."""
+
+    status = 404
+
+
+class Conflict(ClusterError):
+    """409: the object already exists, or it changed since it was read."""
+
+    status = 409
+
+
+class Gone(ClusterError):
+    """410: a watch or list asked for a resourceVersion the server no longer has."""
+
+    status = 410
+
+
 __all__ = [
+    "BuildError",
+    "ClusterError",
+    "ClusterUnreachable",
+    "Conflict",
     "DecodeError",
+    "Gone",
     "K8scoError",
     "LoadError",
+    "NotFound",
     "PipelineError",
     "PipelineTypeError",
     "RunError",

@@ -1,27 +1,40 @@
 """Native functions: check, encode and decode arguments by their type hints.
 
-Pure and light (stdlib only): the dispatcher imports this once per node.
+Pure and light (stdlib only, ``inspect`` loaded on first use): the dispatcher imports this
+once per node.
 
 A value travels as one ``--name=value`` command-line argument. The rules, chosen so that the
 same command typed in a terminal does what the node does:
 
+- ``str``: as is. ``int``/``float``: their literals. ``bytes``: UTF-8 text.
 - ``bool``: ``--name`` / ``--no-name`` (Conducto's flags); ``--name=true|false|1|0|yes|no``
   also decode.
-- ``None``: a bare ``--name`` (for hints that include ``bool``: ``--name=null``).
-- ``list[T]`` / ``tuple``: items joined by commas, commas and backslashes inside items escaped
-  with a backslash (``--xs=1,2,3``, ``--names=a\\,b,c``); when that would be ambiguous (an empty
-  item, ``None`` items, a leading ``[``) a JSON array of the items' encodings. Both forms decode.
-- ``dict``: JSON. ``Enum``: the member's name. ``datetime``/``date``/``time``: ISO 8601.
-- ``pathlib.Path``: the path. A class with ``from_str`` (and ``to_str``): those methods.
+- ``None``: a bare ``--name`` (for hints that include ``bool``: ``--name=null``, since a bare
+  flag means ``True``).
+- ``list[T]`` / ``tuple`` / ``set``: items joined by commas, commas and backslashes inside
+  items escaped with a backslash (``--xs=1,2,3``, ``--names=a\\,b,c``); when that would be
+  ambiguous (an empty item, ``None`` items, a leading ``[``) a JSON array of the items'
+  encodings. Both forms decode, so ``--xs=[1,2]`` typed by hand works too.
+- ``dict``: a JSON object (values must be JSON values). ``Enum``: the member's name.
+  ``Literal``: the option's text. ``datetime``/``date``/``time``: ISO 8601.
+- ``pathlib.Path``: the path. A class with ``from_str`` (and ``to_str``): those methods;
+  another class: ``str()`` and the class called on the text.
+- ``A | B``: the first member the value fits; ``str`` is tried last when decoding. A value
+  that would arrive as another member (``"5"`` for ``int | str``) is refused when the node
+  is built.
 - No hint (or ``Any``): ``str``.
+
+An argument can carry any text but NUL (``argv`` is NUL-terminated) and lone surrogates
+(the command travels as UTF-8 JSON to Kubernetes); such values are refused when the node is
+built.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import enum
 import json
-import pathlib
+import math
+import sys
 import types
 import typing
 from typing import Any, Literal, Union
@@ -30,19 +43,18 @@ _NONE_TYPE = type(None)
 _NULL_WORDS = frozenset({"null", "none"})
 _TRUE_WORDS = frozenset({"true", "1", "yes", "y", "on"})
 _FALSE_WORDS = frozenset({"false", "0", "no", "n", "off"})
+_SEQUENCES = (list, tuple, set, frozenset)
 
 
 class NotEncodable(TypeError):
     """A value that does not fit its hint, or a hint that cannot be carried on a command line."""
 
 
-def _unwrap(hint: Any) -> Any:
+def unwrap(hint: Any) -> Any:
     """The hint with NewType, Annotated and "no hint" resolved."""
     while True:
-        if hint is None or hint is Any or hint is object or hint is typing.Any:
+        if hint is None or hint is Any or hint is object:
             return str
-        if hint is _NONE_TYPE:
-            return _NONE_TYPE
         supertype = getattr(hint, "__supertype__", None)  # typing.NewType
         if supertype is not None:
             hint = supertype
@@ -59,73 +71,120 @@ def _is_union(hint: Any) -> bool:
 
 
 def _members(hint: Any) -> tuple[Any, ...]:
-    return tuple(_unwrap(a) for a in typing.get_args(hint))
+    """A union's members, unwrapped (``None`` becomes ``NoneType``, as in ``get_args``)."""
+    return tuple(unwrap(m) for m in typing.get_args(hint))
+
+
+def _is_sequence(hint: Any) -> bool:
+    return typing.get_origin(hint) in _SEQUENCES or hint in _SEQUENCES
+
+
+def _is_dict(hint: Any) -> bool:
+    return typing.get_origin(hint) is dict or hint is dict
+
+
+def _is_class(hint: Any, base: type | tuple[type, ...]) -> bool:
+    return isinstance(hint, type) and issubclass(hint, base)
 
 
 def describe(hint: Any) -> str:
     """A short human name for a hint: ``int``, ``list[int]``, ``int | None``."""
-    hint = _unwrap(hint)
+    hint = unwrap(hint)
     if _is_union(hint):
         return " | ".join(describe(m) for m in _members(hint))
     if hint is _NONE_TYPE:
         return "None"
     origin = typing.get_origin(hint)
     if origin is Literal:
-        return "one of " + ", ".join(repr(a) for a in typing.get_args(hint))
+        return "one of " + ", ".join(
+            a.name if isinstance(a, enum.Enum) else repr(a) for a in typing.get_args(hint)
+        )
     if origin is not None:
         args = typing.get_args(hint)
-        inner = ", ".join("..." if a is Ellipsis else describe(a) for a in args)
+        inner = ", ".join(
+            "..." if a is Ellipsis else "Any" if a is Any else describe(a) for a in args
+        )
         name = getattr(origin, "__name__", str(origin))
         return f"{name}[{inner}]" if args else name
     return getattr(hint, "__name__", str(hint).replace("typing.", ""))
 
 
 def allows_bool(hint: Any) -> bool:
-    hint = _unwrap(hint)
+    """True when the hint is ``bool`` or a union with ``bool``: ``--name`` means ``True``."""
+    hint = unwrap(hint)
     if _is_union(hint):
         return any(m is bool for m in _members(hint))
     return hint is bool
 
 
 def is_bool(hint: Any) -> bool:
-    return _unwrap(hint) is bool
+    return unwrap(hint) is bool
+
+
+def allows_none(hint: Any) -> bool:
+    hint = unwrap(hint)
+    return hint is _NONE_TYPE or (_is_union(hint) and _NONE_TYPE in _members(hint))
+
+
+# pathlib and datetime are not imported here: the dispatcher starts once per node, and a
+# hint or value of their classes cannot exist unless the user's code imported them first.
+class _Never:
+    """A class nothing is an instance of, standing in for a class of an unimported module."""
+
+
+def _date_classes() -> tuple[type, type, type]:
+    """``(datetime, date, time)``, or stand-ins when no code has imported datetime."""
+    module = sys.modules.get("datetime")
+    return (module.datetime, module.date, module.time) if module else (_Never, _Never, _Never)
+
+
+def _is_path(hint: Any) -> bool:
+    module = sys.modules.get("pathlib")
+    return module is not None and _is_class(hint, module.PurePath)
 
 
 def _has_from_str(hint: Any) -> bool:
     return isinstance(hint, type) and callable(getattr(hint, "from_str", None))
 
 
+# --- does a value fit its hint ------------------------------------------------------------
+
+
 def fits(value: Any, hint: Any) -> bool:
     """True when ``value`` can be passed for a parameter with this hint."""
-    hint = _unwrap(hint)
+    hint = unwrap(hint)
     if _is_union(hint):
         return any(fits(value, m) for m in _members(hint))
     if hint is _NONE_TYPE:
         return value is None
     origin = typing.get_origin(hint)
     if origin is Literal:
-        return value in typing.get_args(hint)
-    if origin in (list, tuple, set, frozenset) or hint in (list, tuple):
+        # `1 in (True,)` is true in Python; an option must match in type too.
+        return any(value == a and type(value) is type(a) for a in typing.get_args(hint))
+    if _is_sequence(hint):
         return _fits_sequence(value, hint)
-    if origin is dict or hint is dict:
-        return isinstance(value, dict) and _json_safe(value)
+    if _is_dict(hint):
+        return _fits_dict(value, hint)
     if hint is bool:
         return isinstance(value, bool)
     if hint is int:
         return isinstance(value, int) and not isinstance(value, bool)
     if hint is float:
         return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if hint is dt.date:
-        return isinstance(value, dt.date) and not isinstance(value, dt.datetime)
-    if isinstance(hint, type) and issubclass(hint, pathlib.PurePath):
-        return isinstance(value, (str, pathlib.PurePath))
+    if hint is bytes:
+        return isinstance(value, (bytes, bytearray)) and _is_utf8(value)
+    datetime, date, _ = _date_classes()
+    if hint is date:
+        return isinstance(value, date) and not isinstance(value, datetime)
+    if _is_path(hint):
+        return isinstance(value, (str, sys.modules["pathlib"].PurePath))
     if isinstance(hint, type):
         return isinstance(value, hint)
     raise NotEncodable(f"type hint {describe(hint)} cannot be passed on a command line")
 
 
 def _fits_sequence(value: Any, hint: Any) -> bool:
-    if not isinstance(value, (list, tuple, set, frozenset)):
+    if not isinstance(value, _SEQUENCES):
         return False
     args = typing.get_args(hint)
     if not args:
@@ -135,12 +194,37 @@ def _fits_sequence(value: Any, hint: Any) -> bool:
     return all(fits(v, args[0]) for v in value)
 
 
-def _json_safe(value: Any) -> bool:
+def _fits_dict(value: Any, hint: Any) -> bool:
+    if not (isinstance(value, dict) and _is_json(value)):
+        return False
+    args = typing.get_args(hint)
+    if len(args) != 2 or args[1] is Any or args[1] is object:  # any JSON value
+        return True
+    return all(fits(v, args[1]) for v in value.values())
+
+
+def _is_json(value: Any) -> bool:
+    """True when JSON carries the value unchanged (str keys, no tuples, no NaN)."""
+    if value is None or isinstance(value, (str, int)):  # bool is an int
+        return True
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, list):
+        return all(_is_json(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _is_json(v) for k, v in value.items())
+    return False
+
+
+def _is_utf8(value: bytes | bytearray) -> bool:
     try:
-        json.dumps(value, allow_nan=False)
-    except (TypeError, ValueError):
+        bytes(value).decode("utf-8")
+    except UnicodeDecodeError:
         return False
     return True
+
+
+# --- encoding -----------------------------------------------------------------------------
 
 
 def _item_hints(hint: Any, count: int) -> list[Any]:
@@ -153,32 +237,41 @@ def _item_hints(hint: Any, count: int) -> list[Any]:
 
 
 def encode(value: Any, hint: Any) -> str | None:
-    """The command-line text of a value (``None`` for a bare flag meaning ``None``)."""
-    hint = _unwrap(hint)
+    """The command-line text of a value (``None`` for a bare flag meaning ``None``).
+
+    Follows the hint, not the value's class, so an ``IntEnum`` passed for ``int`` travels as
+    its number and a ``str`` subclass for ``str`` as its text.
+    """
+    hint = unwrap(hint)
     if value is None:
-        return None
+        return "null" if allows_bool(hint) else None  # a bare --flag means True
     if _is_union(hint):
         for member in _members(hint):
             if member is not _NONE_TYPE and fits(value, member):
                 return encode(value, member)
         raise NotEncodable(f"{value!r} does not fit {describe(hint)}")
-    origin = typing.get_origin(hint)
-    if origin in (list, tuple, set, frozenset) or hint in (list, tuple):
+    if typing.get_origin(hint) is Literal:
+        return value.name if isinstance(value, enum.Enum) else str(value)
+    if _is_sequence(hint):
         return _encode_sequence(list(value), _item_hints(hint, len(value)))
-    if origin is dict or hint is dict:
+    if _is_dict(hint):
         return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    if hint is str:
+        return str.__str__(value)
     if hint is bool:
         return "true" if value else "false"
+    if hint is int:
+        return str(int(value))
     if hint is float:
         return repr(float(value))
-    if isinstance(value, enum.Enum):
-        return value.name
-    if isinstance(value, (dt.date, dt.time)):
-        return value.isoformat()
-    if isinstance(value, pathlib.PurePath):
-        return str(value)
+    if hint is bytes:
+        return bytes(value).decode("utf-8")
+    if _is_class(hint, enum.Enum):
+        return str(value.name)
+    if _is_class(hint, _date_classes()):
+        return str(value.isoformat())
     to_str = getattr(value, "to_str", None)
-    if callable(to_str) and not isinstance(value, str):
+    if callable(to_str) and not _is_path(hint):
         return str(to_str())
     return str(value)
 
@@ -196,40 +289,39 @@ def encode_arg(name: str, value: Any, hint: Any) -> str:
     if isinstance(value, bool) and allows_bool(hint):
         return f"--{name}" if value else f"--no-{name}"
     text = encode(value, hint)
-    if text is None:
-        return f"--{name}=null" if allows_bool(hint) else f"--{name}"
-    return f"--{name}={text}"
+    return f"--{name}" if text is None else f"--{name}={text}"
+
+
+# --- decoding -----------------------------------------------------------------------------
 
 
 def decode(text: str | None, hint: Any) -> Any:
     """The value of a command-line text for a hint; ``None`` text is a bare ``--name``.
 
-    Raises ``ValueError`` with the expected type when the text does not decode.
+    Raises ``ValueError`` (or whatever a ``from_str`` raises) when the text does not decode.
     """
-    hint = _unwrap(hint)
+    hint = unwrap(hint)
     if _is_union(hint):
         return _decode_union(text, hint)
     if text is None:
         if hint is bool:
             return True
+        if hint is _NONE_TYPE:
+            return None
         raise ValueError(f"needs a value ({describe(hint)})")
     if hint is _NONE_TYPE:
         if text.lower() in _NULL_WORDS:
             return None
         raise ValueError("expected null")
-    origin = typing.get_origin(hint)
-    if origin is Literal:
+    if typing.get_origin(hint) is Literal:
         for option in typing.get_args(hint):
             if text == (option.name if isinstance(option, enum.Enum) else str(option)):
                 return option
         raise ValueError(f"expected {describe(hint)}")
-    if origin in (list, tuple, set, frozenset) or hint in (list, tuple):
+    if _is_sequence(hint):
         return _decode_sequence(text, hint)
-    if origin is dict or hint is dict:
-        value = json.loads(text)
-        if not isinstance(value, dict):
-            raise ValueError("expected a JSON object")
-        return value
+    if _is_dict(hint):
+        return _decode_dict(text, hint)
     if hint is str:
         return text
     if hint is bool:
@@ -243,14 +335,16 @@ def decode(text: str | None, hint: Any) -> Any:
         return int(text)
     if hint is float:
         return float(text)
-    if hint in (dt.datetime, dt.date, dt.time):
+    if hint is bytes:
+        return text.encode("utf-8")
+    if hint in _date_classes():
         return _decode_iso(text, hint)
-    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+    if _is_class(hint, enum.Enum):
         try:
             return hint[text]
         except KeyError:
             raise ValueError("expected one of " + ", ".join(hint.__members__)) from None
-    if isinstance(hint, type) and issubclass(hint, pathlib.PurePath):
+    if _is_path(hint):
         return hint(text)
     if _has_from_str(hint):
         return hint.from_str(text)
@@ -263,18 +357,23 @@ def _decode_union(text: str | None, hint: Any) -> Any:
     members = _members(hint)
     optional = _NONE_TYPE in members
     if text is None:
+        if any(m is bool for m in members):
+            return True  # a bare --flag; None travels as --flag=null
         if optional:
             return None
-        return decode(None, next(m for m in members if m is not _NONE_TYPE))
+        return decode(None, members[0])
     if optional and any(m is bool for m in members) and text.lower() in _NULL_WORDS:
         return None
-    for member in members:
-        if member is _NONE_TYPE:
-            continue
+    # str accepts any text, so it goes last: "5" for `str | int` is the int 5.
+    others = sorted((m for m in members if m is not _NONE_TYPE), key=lambda m: m is str)
+    for member in others:
         try:
             return decode(text, member)
         except (ValueError, TypeError, KeyError):
-            continue
+            if len(others) == 1 and not (optional and text.lower() in _NULL_WORDS):
+                raise  # `T | None`: T's own reason says more
+    if optional and text.lower() in _NULL_WORDS:
+        return None  # "--n=null" typed by hand for an int | None
     raise ValueError(f"expected {describe(hint)}")
 
 
@@ -293,24 +392,33 @@ def _decode_sequence(text: str, hint: Any) -> Any:
         raise ValueError(f"expected {len(hints)} items, got {len(texts)}")
     items = [_decode_item(t, h) for t, h in zip(texts, hints)]
     origin = typing.get_origin(hint) or hint
-    return origin(items) if origin is not list else items
+    return items if origin is list else origin(items)
 
 
 def _decode_item(text: str | None, hint: Any) -> Any:
-    if text is None:
-        return decode(None, hint) if _is_union(_unwrap(hint)) else _reject_null(hint)
-    return decode(text, hint)
-
-
-def _reject_null(hint: Any) -> Any:
+    if text is not None:
+        return decode(text, hint)
+    if allows_none(hint):  # a JSON null item
+        return None
     raise ValueError(f"null item where {describe(hint)} was expected")
+
+
+def _decode_dict(text: str, hint: Any) -> dict[str, Any]:
+    value = json.loads(text)
+    if not isinstance(value, dict):
+        raise ValueError("expected a JSON object")
+    if not _fits_dict(value, hint):
+        raise ValueError(f"expected {describe(hint)}")
+    return value
 
 
 def split_escaped(text: str) -> list[str]:
     """Split on commas not escaped by a backslash; ``""`` is the empty list."""
     if text == "":
         return []
-    items, current, chars = [], [], iter(text)
+    items: list[str] = []
+    current: list[str] = []
+    chars = iter(text)
     for char in chars:
         if char == "\\":
             current.append(next(chars, "\\"))
@@ -327,11 +435,10 @@ def _decode_iso(text: str, hint: Any) -> Any:
     value = text.strip()
     if value.endswith("Z"):  # fromisoformat accepts "Z" only from Python 3.11 on
         value = value[:-1] + "+00:00"
-    result = hint.fromisoformat(value)
-    return result
+    return hint.fromisoformat(value)
 
 
-# --- functions ---------------------------------------------------------------------------
+# --- functions ----------------------------------------------------------------------------
 
 _SIGNATURES: dict[Any, tuple[Any, dict[str, Any]]] = {}
 
@@ -368,8 +475,11 @@ def signature(func: Any) -> tuple[Any, dict[str, Any]]:
                 f"{label}: parameter {param.name!r} is positional-only; a node passes each "
                 "argument by name"
             )
+    # get_type_hints evaluates string annotations (`from __future__ import annotations`);
+    # a function without annotations does not need it.
+    annotations = getattr(func, "__annotations__", None)
     try:
-        hints = typing.get_type_hints(func, include_extras=True)
+        hints = typing.get_type_hints(func, include_extras=True) if annotations else {}
     except Exception as exc:
         raise NotEncodable(f"{label}: its type hints cannot be resolved: {exc}") from exc
     hints.pop("return", None)
@@ -382,8 +492,9 @@ def bind_arguments(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> 
     """The ``--name=value`` arguments that call ``func(*args, **kwargs)`` from a command line.
 
     Checks the call when the node is built: a missing or extra argument, or a value that
-    does not fit its hint, raises ``NotEncodable`` naming the function and the parameter.
-    Only the arguments given are emitted; defaults stay in the function.
+    does not fit its hint or cannot travel on a command line, raises ``NotEncodable`` naming
+    the function and the parameter. Only the arguments given are emitted; defaults stay in
+    the function.
     """
     sig, hints = signature(func)
     label = f"{func.__qualname__}()"
@@ -399,12 +510,50 @@ def bind_arguments(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> 
         except NotEncodable as exc:
             raise NotEncodable(f"{label}: parameter {name!r}: {exc}") from None
         if not ok:
-            shown = repr(value)
-            shown = shown if len(shown) <= 60 else shown[:57] + "..."
             advice = "; add a type hint to pass other types" if hint is str else ""
             raise NotEncodable(
                 f"{label}: parameter {name!r} expects {describe(hint)}, got "
-                f"{type(value).__name__} {shown}{advice}"
+                f"{type(value).__name__} {_short(value)}{advice}"
             )
-        out.append(encode_arg(name, value, hint))
+        arg = encode_arg(name, value, hint)
+        problem = _cannot_carry(arg) or _arrives_otherwise(value, hint)
+        if problem:
+            raise NotEncodable(f"{label}: parameter {name!r}: {problem}")
+        out.append(arg)
     return out
+
+
+def _short(value: Any) -> str:
+    shown = repr(value)
+    return shown if len(shown) <= 60 else shown[:57] + "..."
+
+
+def _cannot_carry(arg: str) -> str | None:
+    if "\0" in arg:
+        return "a command line cannot carry NUL characters"
+    try:
+        arg.encode("utf-8")
+    except UnicodeEncodeError:
+        return "a command line cannot carry lone surrogates (text that is not UTF-8)"
+    return None
+
+
+def _arrives_otherwise(value: Any, hint: Any) -> str | None:
+    """For a union of several types: what the value would turn into, if not itself."""
+    hint = unwrap(hint)
+    if not _is_union(hint) or sum(m is not _NONE_TYPE for m in _members(hint)) < 2:
+        return None
+    text = encode(value, hint)
+    try:
+        back = _decode_union(text, hint)
+    except (ValueError, TypeError, KeyError):
+        back = _NOT_DECODED
+    if type(back) is type(value) and back == value:
+        return None
+    return (
+        f"{_short(value)} would arrive as {_short(back)} ({describe(hint)} cannot tell them "
+        "apart on a command line); narrow the type hint"
+    )
+
+
+_NOT_DECODED = object()

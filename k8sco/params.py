@@ -226,6 +226,12 @@ def _check_image(path: str, name: str, value: Any) -> Any:
     raise _type_fail(path, name, "an image name or a co.Image", value)
 
 
+def _check_pod_spec(path: str, name: str, value: Any) -> dict[str, Any]:
+    from k8sco.render.podspec import check_patch  # the PodSpec schema loads on first use
+
+    return check_patch(path, value)
+
+
 SPECS: dict[str, ParamSpec] = {
     spec.name: spec
     for spec in (
@@ -243,6 +249,13 @@ SPECS: dict[str, ParamSpec] = {
             kinds=frozenset({"Serial"}),
             doc="a failed child stops the Serial",
         ),
+        ParamSpec(
+            "network",
+            False,
+            Inherit.NEAREST,
+            _check_bool,
+            doc="needs network access (containers of `k8sco run --docker` have none otherwise)",
+        ),
         ParamSpec("suppress_errors", False, Inherit.NONE, _check_bool, doc="done despite failures"),
         ParamSpec("max_time", 4 * 3600, Inherit.NEAREST, _check_max_time, doc="seconds"),
         ParamSpec(
@@ -256,6 +269,24 @@ SPECS: dict[str, ParamSpec] = {
         ParamSpec("doc", None, Inherit.NONE, _check_str, doc="markdown"),
         ParamSpec("title", None, Inherit.NONE, _check_str),
         ParamSpec("tags", None, Inherit.NONE, _check_tags),
+        ParamSpec(
+            "pod_spec",
+            {},
+            Inherit.MERGE,
+            _check_pod_spec,
+            doc="PodSpec fields merged into the pod of every Exec node below (nodeSelector, "
+            "tolerations, affinity, volumes, serviceAccountName, priorityClassName...); "
+            "inherited per top-level field, the deepest node's value winning; validated "
+            "against the PodSpec schema when set; merge rules in k8sco.render.podspec",
+        ),
+        ParamSpec(
+            "run_as_root",
+            False,
+            Inherit.NEAREST,
+            _check_bool,
+            doc="run as uid 0 instead of the non-root default, for images that need root: "
+            "the pod then passes Pod Security 'baseline', not 'restricted'",
+        ),
     )
 }
 

@@ -375,7 +375,18 @@ class Exec(Node):
         try:
             argv = native.bind_arguments(func, args, kwargs)
         except native.NotEncodable as exc:
-            raise PipelineTypeError(str(exc)) from None
+            misplaced = sorted(
+                k
+                for k in kwargs
+                if (k in PARAM_NAMES or k == "name")
+                and k not in native.signature(func)[0].parameters
+            )
+            # Conducto users write Exec(f, 1, cpu=2); say where node parameters go instead.
+            message = str(exc)
+            if misplaced:
+                message += f"; a function node takes {', '.join(misplaced)} through .set(...) "
+                message += "or params={...}"
+            raise PipelineTypeError(message) from None
         self.function = func.__qualname__
         return ["k8sco", "call", f"{_function_target(func)}:{func.__qualname__}", *argv]
 

@@ -1,0 +1,161 @@
+"""What the CLI prints, as pure functions of data (the commands read files and print)."""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Mapping, Sequence
+
+from k8sco.engine import EXEC, Graph, NodeState, State
+from k8sco.errors import K8scoError, LoadError
+from k8sco.local.progress import duration
+
+TAIL_LINES = 20
+
+
+def error_text(err: K8scoError, traceback_text: str | None = None) -> str:
+    """``k8sco: <message>``, followed by the user's traceback when their code raised."""
+    text = f"k8sco: {err}"
+    if traceback_text and isinstance(err, LoadError):
+        text += "\n" + traceback_text.rstrip("\n")
+    return text
+
+
+def tail(text: str, lines: int = TAIL_LINES) -> list[str]:
+    """The last ``lines`` lines of a log."""
+    return text.splitlines()[-lines:]
+
+
+def target_line(meta: Mapping[str, object]) -> str:
+    """``primes.py:primes --n=30``: how the run's pipeline was named."""
+    file = str(meta.get("file_arg") or meta.get("file") or "?")
+    func = meta.get("func")
+    args = meta.get("args") or []
+    assert isinstance(args, list)
+    text = f"{file}:{func}" if func else file
+    return " ".join([text, *(shlex.quote(str(a)) for a in args)])
+
+
+def span(graph: Graph, recorded: Mapping[str, NodeState], i: int) -> tuple[float, float] | None:
+    """First start and last finish of the Exec nodes under node ``i`` (None if none ran)."""
+    start: float | None = None
+    end: float | None = None
+    for j in graph.subtree(graph.paths[i]):
+        rec = recorded.get(graph.paths[j])
+        if graph.kinds[j] != EXEC or rec is None or rec.started is None:
+            continue
+        start = rec.started if start is None else min(start, rec.started)
+        if rec.finished is not None:
+            end = rec.finished if end is None else max(end, rec.finished)
+    if start is None:
+        return None
+    return start, end if end is not None else start
+
+
+def status_text(
+    graph: Graph,
+    states: Mapping[str, State],
+    recorded: Mapping[str, NodeState],
+    now: float,
+) -> str:
+    """The tree with each node's state, duration and, for failures, the reason."""
+    kinds = {0: "Serial", 1: "Parallel", 2: "Exec"}
+    rows: list[tuple[str, str, str, str, str]] = []
+    for i, path in enumerate(graph.paths):
+        depth = 0 if i == 0 else path.count("/")
+        name = "/" if i == 0 else path.rsplit("/", 1)[1]
+        state = states[path]
+        rec = recorded.get(path)
+        took = ""
+        if graph.kinds[i] == EXEC:
+            if rec is not None and rec.started is not None:
+                end = rec.finished if rec.finished is not None else now
+                took = duration(end - rec.started)
+        else:
+            window = span(graph, recorded, i)
+            if window is not None:
+                end = window[1] if state.finished else now
+                took = duration(end - window[0])
+        reason = ""
+        if rec is not None and rec.reason and state is not State.DONE:
+            reason = rec.reason
+        if rec is not None and rec.attempts > 1:
+            reason = (reason + "; " if reason else "") + f"{rec.attempts} attempts"
+        rows.append(("  " * depth + name, kinds[graph.kinds[i]], state.value, took, reason))
+    width = max(len(r[0]) for r in rows)
+    return "\n".join(
+        f"{label:<{width}}  {kind:<8}  {state:<7}  {took:>7}  {reason}".rstrip()
+        for label, kind, state, took, reason in rows
+    )
+
+
+_COUNT_ORDER = (
+    State.DONE,
+    State.ERROR,
+    State.KILLED,
+    State.SKIPPED,
+    State.RUNNING,
+    State.QUEUED,
+    State.PENDING,
+)
+
+
+def counts_text(graph: Graph, states: Mapping[str, State]) -> str:
+    """``3 done, 1 error, 2 pending`` over the Exec nodes, in a fixed order."""
+    counts: dict[State, int] = {}
+    for path, kind in zip(graph.paths, graph.kinds):
+        if kind == EXEC:
+            counts[states[path]] = counts.get(states[path], 0) + 1
+    return ", ".join(f"{counts[s]} {s.value}" for s in _COUNT_ORDER if counts.get(s))
+
+
+def suppressed(graph: Graph, path: str) -> bool:
+    """True when the node or an ancestor has suppress_errors: its failure is tolerated."""
+    i = graph.index[path]
+    while i >= 0:
+        if graph.suppress_errors[i]:
+            return True
+        i = graph.parents[i]
+    return False
+
+
+def summary_text(
+    run_id: str,
+    graph: Graph,
+    states: Mapping[str, State],
+    recorded: Mapping[str, NodeState],
+    seconds: float,
+    interrupted: bool,
+    tails: Mapping[str, Sequence[str]],
+) -> str:
+    """The end of a run: the outcome, counts per state, total time, and each failed node
+    with its reason and the tail of its log."""
+    outcome = "interrupted" if interrupted else states["/"].value
+    lines = [
+        f"run {run_id}: {outcome} in {duration(seconds)} ({counts_text(graph, states)})",
+    ]
+    failed = [
+        p
+        for p, k in zip(graph.paths, graph.kinds)
+        if k == EXEC and states[p] in (State.ERROR, State.KILLED)
+    ]
+    for path in failed:
+        rec = recorded.get(path)
+        reason = rec.reason if rec is not None and rec.reason else states[path].value
+        lines.append("")
+        note = " (suppressed)" if suppressed(graph, path) else ""
+        lines.append(f"{states[path].value}{note} {path}: {reason}")
+        body = tails.get(path) or []
+        if body:
+            last = "last line" if len(body) == 1 else f"last {len(body)} lines"
+            lines.append(f"  {last} of its log (k8sco logs {shlex.quote(path)}):")
+            lines.extend("  | " + line for line in body)
+        else:
+            lines.append("  (its log is empty)")
+    return "\n".join(lines)
+
+
+def unknown_node_text(path: str, run_id: str, known: Sequence[str], limit: int = 8) -> str:
+    """The error for ``k8sco logs`` with a path that the run does not have."""
+    shown = ", ".join(known[:limit])
+    more = f" (and {len(known) - limit} more)" if len(known) > limit else ""
+    return f"no node {path!r} in run {run_id}; nodes: {shown}{more}"

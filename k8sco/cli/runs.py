@@ -1,0 +1,194 @@
+"""``k8sco run``, ``k8sco logs`` and ``k8sco status``: local runs and what they left on disk."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import click
+
+from k8sco.cli import output
+from k8sco.cli.cluster import cluster_logs, cluster_options, cluster_status
+from k8sco.engine import EXEC, Graph, State, evaluate
+from k8sco.errors import UsageError
+from k8sco.local.rundir import RUNS_DIR, RunDir
+from k8sco.tree import Node
+
+PASS_THROUGH = {"ignore_unknown_options": True, "allow_extra_args": True}
+
+
+def run_local(
+    root: Node,
+    file: str,
+    func: str,
+    args: Sequence[str],
+    file_arg: str | None = None,
+    plain: bool = False,
+) -> int:
+    """Run a tree on the local runner, show its progress and summary; the exit code."""
+    from k8sco.local import runner
+    from k8sco.local.progress import LiveProgress, PlainProgress, Progress
+
+    spec = runner.RunSpec(
+        root=root,
+        code_root=os.path.dirname(os.path.abspath(file)),
+        meta={
+            "file": os.path.abspath(file),
+            "file_arg": file_arg or os.path.basename(file),
+            "func": func,
+            "args": list(args),
+            "cwd": os.getcwd(),
+        },
+    )
+    graph = Graph.from_tree(root)
+    live = sys.stdout.isatty() and not plain
+    progress: Progress = LiveProgress(graph) if live else PlainProgress(_write)
+    result = runner.run(spec, progress)
+    tails = {
+        path: output.tail(_read(result.run.log_path(path)))
+        for path, state in result.states.items()
+        if state in (State.ERROR, State.KILLED) and path in result.run.logs
+    }
+    click.echo(
+        "\n"
+        + output.summary_text(
+            result.run.run_id,
+            result.graph,
+            result.states,
+            result.recorded,
+            result.finished - result.started,
+            result.interrupted,
+            tails,
+        )
+    )
+    return result.exit_code
+
+
+def _write(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+def _read(path: Path) -> str:
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(f.tell() - 64 * 1024, 0))  # the tail is all the summary shows
+            return f.read().decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+
+
+@click.command(context_settings=PASS_THROUGH)
+@click.argument("target", metavar="FILE.py[:FUNC]")
+@click.argument("args", nargs=-1, type=click.UNPROCESSED, metavar="[--param=value]...")
+@click.option("--plain", is_flag=True, help="Plain lines instead of a live tree.")
+def run(target: str, args: tuple[str, ...], plain: bool) -> None:
+    """Run a pipeline on this machine, each Exec node a child process.
+
+    State and logs go to .k8sco/runs/<run id>/ in the current directory. Exit status: 0 when
+    the pipeline is done, 1 when it failed, 2 for bad input, 130 when interrupted.
+    """
+    from k8sco import loading
+
+    loaded = loading.load(target, args)
+    path, _ = loading.split_target(target)
+    sys.exit(run_local(loaded.root, loaded.file, loaded.func, loaded.args, path, plain))
+
+
+@click.command()
+@click.argument("args", nargs=-1, required=True, metavar="[PIPELINE] NODE_PATH")
+@click.option("--run", "run_id", metavar="ID", help="A local run id (default: the latest run).")
+@click.option("-f", "--follow", is_flag=True, help="Cluster: follow the pod's log.")
+@cluster_options
+def logs(
+    args: tuple[str, ...],
+    run_id: str | None,
+    follow: bool,
+    kubeconfig: str | None,
+    context: str | None,
+    namespace: str | None,
+) -> None:
+    """Print a node's output (stdout and stderr).
+
+    \b
+    k8sco logs NODE_PATH            from the latest local run (or --run ID)
+    k8sco logs PIPELINE NODE_PATH   from the node's pod on the cluster
+
+    Locally, for a Serial or Parallel, the logs of every Exec node below it.
+    """
+    if len(args) == 2:
+        cluster_logs(args[0], args[1], follow, kubeconfig, context, namespace)
+        return
+    if len(args) != 1:
+        raise UsageError("give NODE_PATH (a local run) or PIPELINE NODE_PATH (a cluster)")
+    node_path = args[0]
+    run = RunDir.open(RUNS_DIR, run_id)
+    graph = Graph.from_tree(run.tree())
+    path = "/" + node_path.strip("/") if node_path != "/" else "/"
+    if path not in graph.index:
+        raise UsageError(output.unknown_node_text(node_path, run.run_id, list(graph.paths[1:])))
+    below = [graph.paths[i] for i in graph.subtree(path) if graph.kinds[i] == EXEC]
+    out = sys.stdout.buffer
+    for exec_path in below:
+        log = run.log_path(exec_path)
+        if len(below) > 1:
+            out.write(f"==> {exec_path} <==\n".encode())
+        try:
+            out.write(log.read_bytes())
+        except FileNotFoundError:
+            if len(below) == 1:
+                click.echo(f"k8sco: {exec_path} has not run in run {run.run_id}", err=True)
+    out.flush()
+
+
+@click.command()
+@click.argument("pipeline", required=False)
+@click.option("--run", "run_id", metavar="ID", help="A local run id (default: the latest run).")
+@cluster_options
+def status(
+    pipeline: str | None,
+    run_id: str | None,
+    kubeconfig: str | None,
+    context: str | None,
+    namespace: str | None,
+) -> None:
+    """Print a tree with each node's state, duration and, for failures, the reason.
+
+    \b
+    k8sco status            the latest local run (or --run ID)
+    k8sco status PIPELINE   a pipeline on the cluster, with each node's Job
+    """
+    if pipeline is not None:
+        cluster_status(pipeline, kubeconfig, context, namespace)
+        return
+    run = RunDir.open(RUNS_DIR, run_id)
+    graph = Graph.from_tree(run.tree())
+    recorded, info = run.states()
+    finished = info.get("finished")
+    alive = finished is None and _alive(info.get("runner_pid"))
+    now = float(finished) if finished is not None else time.time()
+    if finished is None and not alive:
+        now = float(info.get("updated") or now)
+    ev = evaluate(graph, recorded, now)
+    outcome = "interrupted" if info.get("interrupted") else ev.root.value
+    header = f"run {run.run_id}: {output.target_line(run.meta)}  {outcome}"
+    if finished is None:
+        header += " (running)" if alive else " (the runner is gone; the run did not finish)"
+    click.echo(header)
+    click.echo(output.status_text(graph, ev.states, recorded, now))
+
+
+def _alive(pid: object) -> bool:
+    if not isinstance(pid, int):
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,150 @@
+"""Pipelines on a cluster: create, read, list, stop, rerun, delete; their pods and logs.
+
+What the CLI does to a cluster, one function per verb, each one request or a short
+sequence of them. Errors arrive as k8sco exceptions from :mod:`k8sco.kube.client` and are
+given a user's words here when the context says more (a missing CRD, a missing pipeline).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+from k8sco.errors import ClusterError, Conflict, NotFound, UsageError
+from k8sco.kube.client import CORE, JOBS, MERGE_PATCH, PIPELINES, Cluster
+from k8sco.render.constants import CRD_NAME, LABEL_PIPELINE, PLURAL
+
+INSTALL_HINT = (
+    "install k8sco into the cluster first: kubectl apply -f manifests/ "
+    "(or helm install k8sco charts/k8sco)"
+)
+BACKGROUND = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"}
+
+
+def _missing_type(exc: NotFound) -> bool:
+    """A 404 that means the Pipeline kind is unknown, not that an object is missing."""
+    text = str(exc)
+    return "could not find the requested resource" in text or "page not found" in text.lower()
+
+
+def _pipelines(cluster: Cluster, namespace: str | None = None) -> str:
+    return cluster.ns_path(PIPELINES, PLURAL, namespace)
+
+
+def create(cluster: Cluster, pipeline: dict[str, Any]) -> dict[str, Any]:
+    """Create the Pipeline (the one object ``k8sco apply`` creates)."""
+    ns = pipeline["metadata"]["namespace"]
+    name = pipeline["metadata"]["name"]
+    try:
+        created: dict[str, Any] = cluster.request("POST", _pipelines(cluster, ns), body=pipeline)
+        return created
+    except NotFound as exc:
+        if _missing_type(exc):
+            raise ClusterError(
+                f"the cluster at {cluster.host} has no Pipeline resource ({CRD_NAME}): "
+                + INSTALL_HINT
+            ) from None
+        raise ClusterError(f"cannot create pipeline {name} in namespace {ns}: {exc}") from None
+    except Conflict:
+        raise UsageError(
+            f"pipeline {name} already exists in namespace {ns}: choose another --name, or "
+            f"remove it first with k8sco delete {name}"
+        ) from None
+    except ClusterError as exc:
+        raise _explain(exc, f"create pipeline {name} in namespace {ns}") from None
+
+
+def _explain(exc: ClusterError, doing: str) -> ClusterError:
+    if exc.status == 403:
+        err = ClusterError(f"not allowed to {doing}: {exc}")
+    else:
+        err = ClusterError(f"cannot {doing}: {exc}")
+    err.status, err.reason = exc.status, exc.reason
+    return err
+
+
+def get(cluster: Cluster, name: str) -> dict[str, Any]:
+    try:
+        found: dict[str, Any] = cluster.request("GET", f"{_pipelines(cluster)}/{name}")
+        return found
+    except NotFound as exc:
+        if _missing_type(exc):
+            raise ClusterError(f"the cluster has no Pipeline resource: {INSTALL_HINT}") from None
+        raise UsageError(
+            f"no pipeline {name!r} in namespace {cluster.namespace} (see k8sco list)"
+        ) from None
+    except ClusterError as exc:
+        raise _explain(exc, f"read pipeline {name}") from None
+
+
+def list_all(cluster: Cluster) -> list[dict[str, Any]]:
+    try:
+        items: list[dict[str, Any]] = cluster.request("GET", _pipelines(cluster)).get("items", [])
+        return items
+    except NotFound as exc:
+        if _missing_type(exc):
+            raise ClusterError(f"the cluster has no Pipeline resource: {INSTALL_HINT}") from None
+        raise
+    except ClusterError as exc:
+        raise _explain(exc, f"list pipelines in namespace {cluster.namespace}") from None
+
+
+def _patch_spec(cluster: Cluster, name: str, spec: dict[str, Any]) -> dict[str, Any]:
+    get(cluster, name)  # a clear error for a missing pipeline
+    patched: dict[str, Any] = cluster.request(
+        "PATCH",
+        f"{_pipelines(cluster)}/{name}",
+        body={"spec": spec},
+        content_type=MERGE_PATCH,
+    )
+    return patched
+
+
+def stop(cluster: Cluster, name: str) -> dict[str, Any]:
+    """Ask the controller to kill the running nodes; the record stays."""
+    return _patch_spec(cluster, name, {"stop": True})
+
+
+def rerun(cluster: Cluster, name: str, path: str = "/") -> dict[str, Any]:
+    """Ask the controller to run failed and killed nodes under ``path`` again."""
+    return _patch_spec(
+        cluster, name, {"stop": False, "rerun": {"path": path, "token": uuid.uuid4().hex}}
+    )
+
+
+def delete(cluster: Cluster, name: str) -> None:
+    """Delete the Pipeline; its Jobs and their pods follow through ownerReferences."""
+    try:
+        cluster.request("DELETE", f"{_pipelines(cluster)}/{name}", body=BACKGROUND)
+    except NotFound:
+        raise UsageError(f"no pipeline {name!r} in namespace {cluster.namespace}") from None
+
+
+def jobs(cluster: Cluster, name: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = cluster.request(
+        "GET",
+        cluster.ns_path(JOBS, "jobs"),
+        query={"labelSelector": f"{LABEL_PIPELINE}={name}"},
+    ).get("items", [])
+    return items
+
+
+def pods_of_job(cluster: Cluster, job: str) -> list[dict[str, Any]]:
+    """The Job's pods, newest first."""
+    items: list[dict[str, Any]] = cluster.request(
+        "GET", cluster.ns_path(CORE, "pods"), query={"labelSelector": f"job-name={job}"}
+    ).get("items", [])
+    items.sort(key=lambda p: p["metadata"].get("creationTimestamp", ""), reverse=True)
+    return items
+
+
+def logs(cluster: Cluster, pod: str, follow: bool = False) -> Iterator[bytes]:
+    """The pod's log, line by line (following it until the pod ends when ``follow``)."""
+    path = f"{cluster.ns_path(CORE, 'pods')}/{pod}/log"
+    if follow:
+        yield from cluster.stream(path, {"follow": "true"})
+        return
+    text: str = cluster.request("GET", path, raw=True)
+    for line in text.splitlines():
+        yield line.encode()

@@ -1,0 +1,1 @@
+"""The local runner: pipelines run as child processes on this machine (``k8sco run``)."""

@@ -1,0 +1,314 @@
+"""The local runner: every Exec node a child process, every decision the engine's.
+
+One loop, single-threaded: ask :func:`k8sco.engine.evaluate` what may start and what ran
+out of time, start processes (within the machine's cores), record each transition through
+the engine's transition functions, write the states, and sleep until a child exits, a
+deadline passes or a signal arrives. Ctrl-C (SIGINT or SIGTERM) stops every running node,
+records it ``killed`` and ends the run.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from k8sco import engine
+from k8sco.engine import Graph, NodeState, State
+from k8sco.errors import RunError
+from k8sco.local import processes
+from k8sco.local.progress import PlainProgress, Progress
+from k8sco.local.rundir import RUNS_DIR, RunDir
+from k8sco.tree import Exec, Node
+
+GRACE = 2.0  # seconds between SIGTERM and SIGKILL when a node is stopped
+TIMEOUT, KILLED = "timeout", "killed"
+EXIT_INTERRUPTED = 130
+
+
+@dataclass(frozen=True)
+class RunResult:
+    run: RunDir
+    graph: Graph
+    recorded: Mapping[str, NodeState]
+    states: Mapping[str, State]  # every node, control nodes derived
+    started: float
+    finished: float
+    interrupted: bool
+
+    @property
+    def root(self) -> State:
+        return self.states["/"]
+
+    @property
+    def exit_code(self) -> int:
+        """0 when the root is done (or skipped), 1 when it failed, 130 when interrupted."""
+        if self.interrupted:
+            return EXIT_INTERRUPTED
+        return 0 if self.root in (State.DONE, State.SKIPPED) else 1
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """What to run and where: the tree, the code root (working directory of every node), and
+    what to record about where the tree came from."""
+
+    root: Node
+    code_root: str
+    meta: Mapping[str, Any]  # pipeline file, function, args; written to run.json
+
+
+def run(
+    spec: RunSpec,
+    progress: Progress | None = None,
+    runs_dir: Path = RUNS_DIR,
+    cpus: float | None = None,
+) -> RunResult:
+    """Run the tree to the end on this machine; state and logs go under ``runs_dir``."""
+    graph = Graph.from_tree(spec.root)
+    now = time.time()
+    exec_paths = graph.exec_paths
+    rundir = RunDir.create(runs_dir, spec.root, exec_paths, spec.meta, now)
+    runner = _Runner(spec, graph, rundir, progress or PlainProgress(_stdout), cpus)
+    return runner.run(now)
+
+
+def _stdout(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+class _Runner:
+    def __init__(
+        self,
+        spec: RunSpec,
+        graph: Graph,
+        rundir: RunDir,
+        progress: Progress,
+        cpus: float | None,
+    ) -> None:
+        self.spec, self.graph, self.rundir, self.progress = spec, graph, rundir, progress
+        self.cpus = float(cpus if cpus is not None else os.cpu_count() or 1)
+        self.recorded: dict[str, NodeState] = {}
+        # The recorded states as states.json holds them, kept up to date one node at a time
+        # so that writing the file after each change does not convert every node again.
+        self.state_dicts: dict[str, dict[str, object]] = {}
+        self.children: dict[int, processes.Child] = {}  # pid -> child
+        self.cpu_used = 0.0
+        self.interrupts = 0
+        self.handled_interrupts = 0
+        self.dirty = False
+        self.waiter = processes.Waiter()
+        self.dispatcher = processes.dispatcher_argv()
+        base_env = dict(os.environ)
+        base_env["K8SCO_PIPELINE"] = rundir.run_id
+        self.base_env = base_env
+
+    # --- the loop -------------------------------------------------------------------------
+
+    def run(self, started: float) -> RunResult:
+        try:
+            with self._signals():
+                self._loop()
+        finally:  # also when the loop fails: no child outlives it, and its states are kept
+            self._kill_all()
+            self.waiter.close()
+            self.progress.close()
+            finished = time.time()
+            final = engine.evaluate(self.graph, self.recorded, finished)
+            self.rundir.write_states(
+                self.state_dicts, finished, finished, final.root.value, self.interrupts > 0
+            )
+        return RunResult(
+            run=self.rundir,
+            graph=self.graph,
+            recorded=dict(self.recorded),
+            states=final.states,
+            started=started,
+            finished=finished,
+            interrupted=self.interrupts > 0,
+        )
+
+    def _loop(self) -> None:
+        # One evaluation per wake-up: it is O(nodes), and a wake-up is usually one exit.
+        while True:
+            now = time.time()
+            ev = engine.evaluate(self.graph, self.recorded, now)
+            for path in ev.expired:
+                self._stop(path, TIMEOUT, now)
+            deadline = ev.next_deadline
+            started: list[str] = []
+            if self.interrupts > self.handled_interrupts:
+                self._interrupt(now)
+            elif not self.interrupts and ev.ready:
+                started = self._start(ev.ready, now)
+                deadline = self._first_deadline(started, deadline)
+                if started and self.progress.refresh_interval is not None:
+                    ev = engine.evaluate(self.graph, self.recorded, now)  # for the live tree
+            if self.dirty:
+                self.rundir.write_states(self.state_dicts, now, None)
+                self.dirty = False
+            self.progress.tick(ev, self.recorded, now)
+            if not self.children:
+                if started:  # none of them could be started: evaluate again
+                    continue
+                if ev.finished or self.interrupts:
+                    return
+                raise RunError(  # the engine offered nothing to run and nothing runs
+                    f"the run is stuck: nothing running, nothing ready, root {ev.root.value}"
+                )
+            for pid in self.waiter.wait(self._timeout(deadline, now)):
+                self._reap(pid)
+            self._escalate(time.time())
+
+    def _first_deadline(self, started: list[str], deadline: float | None) -> float | None:
+        """The earliest max_time deadline, counting the nodes just started (which the
+        evaluation before they started could not know about)."""
+        for path in started:
+            rec = self.recorded[path]
+            if rec.state is State.RUNNING and rec.started is not None:
+                end = rec.started + self.graph.max_time[self.graph.index[path]]
+                deadline = end if deadline is None else min(deadline, end)
+        return deadline
+
+    def _timeout(self, deadline: float | None, now: float) -> float | None:
+        wake = [t for t in (c.kill_at for c in self.children.values()) if t is not None]
+        if deadline is not None:
+            wake.append(deadline)
+        timeout = max(min(wake) - now, 0.0) if wake else None
+        interval = self.progress.refresh_interval
+        if interval is not None:
+            timeout = interval if timeout is None else min(timeout, interval)
+        return timeout
+
+    # --- starting -------------------------------------------------------------------------
+
+    def _start(self, ready: list[str], now: float) -> list[str]:
+        """Start the ready nodes that fit in the cores left (at least one always runs);
+        the nodes tried, including any whose process could not be started."""
+        started = []
+        for path in ready:
+            need = self.graph.cpu[self.graph.index[path]]
+            if self.children and self.cpu_used + need > self.cpus + 1e-9:
+                break  # in order, so a big node is not overtaken forever by small ones
+            self._spawn(path, now)
+            started.append(path)
+        return started
+
+    def _spawn(self, path: str, now: float) -> None:
+        node = self.spec.root[path]
+        assert isinstance(node, Exec)
+        rec = engine.started(self.recorded.get(path, engine.PENDING), now)
+        log = self.rundir.log_path(path)
+        env = {**self.base_env, **node.get("env"), "K8SCO_NODE_PATH": path}
+        try:
+            if rec.attempts > 1:
+                with open(log, "a", encoding="utf-8") as f:
+                    f.write(f"[k8sco] attempt {rec.attempts}\n")
+            argv = processes.node_argv(node, self.dispatcher)
+            proc = processes.spawn(argv, self.spec.code_root, env, log)
+        except OSError as exc:
+            self._cannot_start(path, rec, exc, now)
+            return
+        cpu = self.graph.cpu[self.graph.index[path]]
+        self.children[proc.pid] = processes.Child(path=path, proc=proc, cpu=cpu)
+        self.cpu_used += cpu
+        self.waiter.watch(proc)
+        self._record(path, rec, now)
+
+    def _cannot_start(self, path: str, rec: NodeState, exc: OSError, now: float) -> None:
+        reason = f"cannot start: {exc.strerror or exc}"
+        try:
+            with open(self.rundir.log_path(path), "a", encoding="utf-8") as f:
+                f.write(f"[k8sco] {reason}\n")
+        except OSError:
+            pass
+        retries = self.graph.retries[self.graph.index[path]]
+        done = engine.exited(rec, 127, retries, now)
+        self._record(path, done.with_(reason=reason), now)
+
+    # --- stopping -------------------------------------------------------------------------
+
+    def _reap(self, pid: int) -> None:
+        child = self.children.get(pid)
+        if child is None or child.proc.poll() is None:
+            return
+        now = time.time()
+        del self.children[pid]
+        self.cpu_used = max(self.cpu_used - child.cpu, 0.0)
+        self.waiter.forget(pid)
+        child.signal_group(signal.SIGKILL)  # what the node left behind, as a container would
+        rec = self.recorded[child.path]
+        i = self.graph.index[child.path]
+        if child.stop_reason == TIMEOUT:
+            rec = engine.timed_out(rec, self.graph.max_time[i], now)
+        elif child.stop_reason == KILLED:
+            rec = engine.killed(rec, now, "interrupted")
+        else:
+            code = child.proc.returncode
+            rec = engine.exited(rec, code, self.graph.retries[i], now)
+        self._record(child.path, rec, now)
+
+    def _stop(self, path: str, reason: str, now: float) -> None:
+        for child in self.children.values():
+            if child.path == path and child.stop_reason is None:
+                child.stop_reason = reason
+                child.kill_at = now + GRACE
+                child.signal_group(signal.SIGTERM)
+
+    def _interrupt(self, now: float) -> None:
+        self.handled_interrupts = self.interrupts
+        for child in self.children.values():
+            if child.stop_reason is None:
+                child.stop_reason = KILLED
+                child.kill_at = now + GRACE
+                child.signal_group(signal.SIGTERM)
+            elif self.interrupts > 1:  # a second Ctrl-C: no more grace
+                child.kill_at = now
+
+    def _escalate(self, now: float) -> None:
+        for child in self.children.values():
+            if child.kill_at is not None and now >= child.kill_at:
+                child.signal_group(signal.SIGKILL)
+                child.kill_at = None
+
+    def _kill_all(self) -> None:
+        """On the way out for any reason: no child outlives the runner."""
+        for pid, child in list(self.children.items()):
+            child.signal_group(signal.SIGKILL)
+            child.proc.wait()
+            rec = engine.killed(self.recorded[child.path], time.time(), "runner stopped")
+            self.recorded[child.path] = rec
+            self.state_dicts[child.path] = rec.to_dict()
+            del self.children[pid]
+
+    def _record(self, path: str, rec: NodeState, now: float) -> None:
+        self.recorded[path] = rec
+        self.state_dicts[path] = rec.to_dict()
+        self.dirty = True
+        self.progress.event(path, rec, now)
+
+    @contextmanager
+    def _signals(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield  # signal handlers can only be set from the main thread
+            return
+
+        def handler(signum: int, frame: FrameType | None) -> None:
+            self.interrupts += 1
+            self.waiter.wake()
+
+        previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for s, h in previous.items():
+                signal.signal(s, h)

@@ -1,0 +1,282 @@
+"""The ``Pipeline`` object (``k8sco.io/v1alpha1``): spec from a tree, and the compact status
+records the controller writes.
+
+Pure. The spec carries everything the controller needs to render each Job exactly as
+``k8sco render`` prints it: the serialised tree, the image override, the references of built
+images, the code root and the k8sco version that wrote it.
+
+The tree travels as JSON in ``spec.tree`` while it is at most :data:`TREE_INLINE_MAX` bytes,
+readable with ``kubectl get -o yaml``; above that as gzip + base64 in ``spec.treeGzip``
+(a 10,000-node pipeline of native-function calls is about 1.3 MB of JSON and about 90 KB
+compressed; etcd refuses objects over 1.5 MiB, status included).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import gzip
+from collections.abc import Mapping
+from typing import Any
+
+from k8sco import __version__
+from k8sco.engine import EXEC, Graph, NodeState, State
+from k8sco.errors import PipelineError
+from k8sco.render import names
+from k8sco.render.constants import (
+    API_VERSION,
+    CODE_ROOT,
+    KIND,
+    LABEL_MANAGED_BY,
+    MANAGED_BY,
+)
+from k8sco.render.jobs import Parts, check_namespace, exec_settings, job, render_job
+from k8sco.tree import Exec, Node
+
+TREE_INLINE_MAX = 64 * 1024  # bytes of JSON above which the tree is compressed
+
+# status.phase values: what the root node's state means for the pipeline as a whole.
+PHASES = ("Pending", "Running", "Succeeded", "Failed", "Killed", "Skipped")
+_PHASE = {
+    State.PENDING: "Pending",
+    State.QUEUED: "Pending",
+    State.RUNNING: "Running",
+    State.DONE: "Succeeded",
+    State.ERROR: "Failed",
+    State.KILLED: "Killed",
+    State.SKIPPED: "Skipped",
+}
+
+
+# --- spec -------------------------------------------------------------------------------------
+
+
+def encode_tree(root: Node, inline_max: int = TREE_INLINE_MAX) -> dict[str, str]:
+    """``{"tree": json}``, or ``{"treeGzip": base64}`` when the JSON is over ``inline_max``."""
+    text = root.serialize()
+    data = text.encode("utf-8")
+    if len(data) <= inline_max:
+        return {"tree": text}
+    # mtime=0 keeps the bytes a function of the tree alone (the same pipeline renders the
+    # same object, and the golden files stay stable).
+    packed = gzip.compress(data, compresslevel=9, mtime=0)
+    return {"treeGzip": base64.b64encode(packed).decode("ascii")}
+
+
+def decode_tree(spec: Mapping[str, Any]) -> Node:
+    """The tree in a Pipeline's spec (either form); PipelineError if it is unreadable."""
+    if isinstance(spec.get("tree"), str):
+        return Node.deserialize(spec["tree"])
+    packed = spec.get("treeGzip")
+    if not isinstance(packed, str):
+        raise PipelineError("the Pipeline spec has neither 'tree' nor 'treeGzip'")
+    try:
+        text = gzip.decompress(base64.b64decode(packed, validate=True))
+    except (binascii.Error, OSError, EOFError) as exc:
+        raise PipelineError(f"the Pipeline's spec.treeGzip is not gzip+base64: {exc}") from None
+    return Node.deserialize(text)
+
+
+def render_pipeline(
+    root: Node,
+    name: str,
+    namespace: str,
+    image: str | None = None,
+    uid: str | None = None,
+    image_refs: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """The Pipeline object for the tree ``root``.
+
+    ``image`` is the image of every node when given (otherwise each node's ``image``
+    parameter); ``image_refs`` are built images by :func:`~k8sco.render.jobs.image_key`;
+    ``uid`` goes into ``metadata.uid`` when the object exists already.
+    """
+    names.check_pipeline_name(name)
+    check_namespace(namespace)
+    metadata: dict[str, Any] = {
+        "name": name,
+        "namespace": namespace,
+        "labels": {LABEL_MANAGED_BY: MANAGED_BY},
+    }
+    if uid is not None:
+        metadata["uid"] = uid
+    exec_nodes = sum(1 for node in root.stream() if isinstance(node, Exec))
+    spec: dict[str, Any] = {
+        "k8scoVersion": __version__,
+        "codeRoot": CODE_ROOT,
+        "execNodes": exec_nodes,
+    }
+    if image is not None:
+        spec["image"] = image
+    if image_refs:
+        spec["images"] = dict(sorted(image_refs.items()))
+    spec.update(encode_tree(root))
+    return {"apiVersion": API_VERSION, "kind": KIND, "metadata": metadata, "spec": spec}
+
+
+def job_for(pipeline: Mapping[str, Any], root: Node, node_path: str) -> dict[str, Any]:
+    """The Job of ``node_path`` for a Pipeline as read from the cluster (``root`` is
+    :func:`decode_tree` of its spec, decoded once by the caller): what the controller
+    creates, identical to what ``k8sco render`` printed for it."""
+    meta, spec = pipeline["metadata"], pipeline["spec"]
+    return render_job(
+        root,
+        node_path,
+        meta["name"],
+        meta["namespace"],
+        image=spec.get("image"),
+        owner_uid=meta.get("uid"),
+        image_refs=spec.get("images"),
+    )
+
+
+def render_all(
+    root: Node,
+    name: str,
+    namespace: str,
+    image: str | None = None,
+    uid: str | None = None,
+    image_refs: Mapping[str, str] | None = None,
+) -> list[dict[str, Any]]:
+    """The Pipeline, then the Job of every Exec node in tree order.
+
+    The Jobs share the parts that are the same for many nodes (see
+    :class:`~k8sco.render.jobs.Parts`): treat them as read-only. ``render_job`` gives a Job
+    of its own.
+
+    Skipped nodes (``skip=True`` on them or an ancestor) have no Job: the controller never
+    creates one, so neither does the rendering. Every Job is rendered before anything is
+    returned, so a bad node fails the whole rendering, naming the node.
+    """
+    docs = [render_pipeline(root, name, namespace, image, uid, image_refs)]
+    refs = image_refs or {}
+    nodes = list(exec_settings(root))
+    job_names = names.check_unique(name, (path for _, path, _ in nodes))
+    parts = Parts(share=True)
+    docs.extend(
+        job(node.command, path, job_names[path], s, name, namespace, image, uid, refs, parts)
+        for node, path, s in nodes
+    )
+    return docs
+
+
+# --- status -----------------------------------------------------------------------------------
+
+
+def phase(root_state: State) -> str:
+    """``status.phase`` for the state of the root node."""
+    return _PHASE[root_state]
+
+
+def timestamp(seconds: float) -> str:
+    """RFC 3339 in UTC to the second, as Kubernetes writes times: ``2026-01-02T03:04:05Z``."""
+    moment = dt.datetime.fromtimestamp(int(seconds), tz=dt.timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_timestamp(text: str) -> float:
+    return (
+        dt.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.timezone.utc).timestamp()
+    )
+
+
+def node_record(rec: NodeState, t0: float) -> dict[str, Any] | None:
+    """The compact ``status.nodes`` record of one Exec node; None for a node never touched.
+
+    Keys (short because a 10,000-node pipeline has 10,000 of them): ``s`` state; ``a``
+    attempts when more than one; ``t``/``f`` start and finish in whole seconds after
+    ``status.startTime`` (``t0``); ``x`` exit code (left out when 0 for a done node and when
+    unknown for the others); ``r`` reason. :func:`node_state` reads it back.
+    """
+    if rec == NodeState():
+        return None
+    out: dict[str, Any] = {"s": rec.state.value}
+    if rec.attempts != (1 if rec.started is not None else 0):
+        out["a"] = rec.attempts
+    if rec.started is not None:
+        out["t"] = round(rec.started - t0)
+    if rec.finished is not None:
+        out["f"] = round(rec.finished - t0)
+    if rec.exit_code is not None and rec.exit_code != (0 if rec.state is State.DONE else None):
+        out["x"] = rec.exit_code
+    if rec.reason:
+        out["r"] = rec.reason
+    return out
+
+
+def node_state(record: Mapping[str, Any], t0: float) -> NodeState:
+    """The NodeState a :func:`node_record` stands for (times to the second)."""
+    state = State(record["s"])
+    started = t0 + record["t"] if "t" in record else None
+    default_exit = 0 if state is State.DONE else None
+    return NodeState(
+        state=state,
+        attempts=int(record.get("a", 1 if started is not None else 0)),
+        started=started,
+        finished=t0 + record["f"] if "f" in record else None,
+        exit_code=record.get("x", default_exit),
+        reason=record.get("r"),
+    )
+
+
+def render_status(
+    graph: Graph,
+    recorded: Mapping[str, NodeState],
+    states: Mapping[str, State],
+    start_time: float | None,
+    completion_time: float | None = None,
+    observed_generation: int | None = None,
+    message: str | None = None,
+) -> dict[str, Any]:
+    """The Pipeline's ``status`` from the engine's view: ``recorded`` Exec states by path,
+    ``states`` every node's state (``Evaluation.states``), times in seconds since the epoch.
+
+    ``status.nodes`` is keyed by the node's pre-order index in ``graph`` (root 0), which is
+    fixed for a given spec; only Exec nodes that have been touched appear.
+    """
+    counts = {s.value: 0 for s in State}
+    nodes: dict[str, Any] = {}
+    t0 = start_time or 0.0
+    for i, (path, kind) in enumerate(zip(graph.paths, graph.kinds)):
+        if kind != EXEC:
+            continue
+        counts[states[path].value] += 1
+        rec = recorded.get(path)
+        record = node_record(rec, t0) if rec is not None else None
+        if record is not None:
+            nodes[str(i)] = record
+    total = sum(counts.values())
+    finished = sum(counts[s.value] for s in State if s.finished)
+    out: dict[str, Any] = {
+        "phase": phase(states["/"]),
+        "progress": f"{finished}/{total}",
+        "counts": counts,
+    }
+    if observed_generation is not None:
+        out["observedGeneration"] = observed_generation
+    if start_time is not None:
+        out["startTime"] = timestamp(start_time)
+    if completion_time is not None:
+        out["completionTime"] = timestamp(completion_time)
+    if message:
+        out["message"] = message
+    out["nodes"] = nodes
+    return out
+
+
+__all__ = [
+    "PHASES",
+    "TREE_INLINE_MAX",
+    "decode_tree",
+    "encode_tree",
+    "job_for",
+    "node_record",
+    "node_state",
+    "parse_timestamp",
+    "phase",
+    "render_all",
+    "render_pipeline",
+    "render_status",
+    "timestamp",
+]

@@ -1,0 +1,1 @@
+"""A package, so functions in it are addressed as ``callpkg.tasks:FUNC``."""

@@ -1,0 +1,290 @@
+"""Native functions: values to command-line text and back, and the checks ``co.Exec`` makes
+when a function node is built."""
+
+from __future__ import annotations
+
+import datetime as dt
+import pathlib
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import k8sco as co
+from k8sco import cmdline, modules, native
+
+DATA = Path(__file__).parent / "data"
+funcs = modules.import_file(str(DATA / "dispatch_funcs.py"))
+Color, Point, UserId = funcs.Color, funcs.Point, funcs.UserId
+
+TRICKY_STRINGS = ["a,b", "back\\slash", "", "[lead", "trail\\", ",", "\\,", " spaced ", "é,ü"]
+
+ROUND_TRIPS: list[tuple[Any, Any]] = [
+    (str, "hello, world"),
+    (str, ""),
+    (int, -30),
+    (float, 2.5),
+    (float, 1e-300),
+    (bool, True),
+    (bool, False),
+    (list[int], [1, 2, 3]),
+    (list[int], []),
+    (list[str], TRICKY_STRINGS),
+    (list[str], [""]),
+    (list[str], ["[", "]"]),
+    (tuple[int, ...], (4, 5)),
+    (tuple[int, str], (1, "a,b")),
+    (set[str], {"x", "y,z"}),
+    (dict, {"a": [1, {"b": None}], "é": "x,y"}),
+    (dict[str, int], {"n": 1}),
+    (Optional[int], None),  # noqa: UP045 (the typing spelling is what is tested)
+    (Optional[int], 0),  # noqa: UP045
+    (int | None, None),
+    (str | None, None),
+    (str | None, ""),
+    (str | None, "None"),
+    (bool | None, None),
+    (bool | None, True),
+    (Color, Color.GREEN),
+    (dt.datetime, dt.datetime(2020, 1, 2, 3, 4, 5, 6000, tzinfo=dt.timezone.utc)),
+    (dt.datetime, dt.datetime(2020, 1, 2, 3, 4, 5)),
+    (dt.date, dt.date(2020, 1, 2)),
+    (dt.time, dt.time(3, 4, 5)),
+    (pathlib.Path, Path("dir with space/f,1.txt")),
+    (Point, Point(3, -4)),
+    (Literal["fast", "slow"], "slow"),
+    (Literal[1, 2], 2),
+    (UserId, UserId(7)),
+    (list[list[int]], [[1, 2], [], [3]]),
+    (list[int | None], [1, None]),
+    (list[Color], [Color.RED, Color.GREEN]),
+    (bytes, "café".encode()),
+    (str | int, 5),
+    (str | int, "five"),
+]
+
+
+@pytest.mark.parametrize(("hint", "value"), ROUND_TRIPS, ids=lambda v: repr(v)[:40])
+def test_a_value_decodes_to_itself(hint: Any, value: Any) -> None:
+    assert native.fits(value, hint)
+    back = native.decode(native.encode(value, hint), hint)
+    assert back == value
+    assert type(back) is type(value)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "arg"),
+    [
+        ("n", 30, "--n=30"),
+        ("flag", True, "--flag"),
+        ("flag", False, "--no-flag"),
+        ("ints", [1, 2, 3], "--ints=1,2,3"),
+        ("strs", ["a,b", "c"], "--strs=a\\,b,c"),
+        ("strs", ["", "x"], '--strs=["", "x"]'),  # an empty item needs the JSON form
+        ("maybe", None, "--maybe"),  # None is a bare flag ...
+        ("maybe_flag", None, "--maybe_flag=null"),  # ... unless the bare flag means True
+        ("when", dt.datetime(2020, 1, 2, 3, 4, 5), "--when=2020-01-02T03:04:05"),
+        ("color", Color.GREEN, "--color=GREEN"),
+        ("point", Point(1, 2), "--point=1:2"),
+    ],
+)
+def test_the_command_line_form(name: str, value: Any, arg: str) -> None:
+    hints = {
+        "n": int,
+        "flag": bool,
+        "ints": list[int],
+        "strs": list[str],
+        "maybe": int | None,
+        "maybe_flag": bool | None,
+        "when": dt.datetime,
+        "color": Color,
+        "point": Point,
+    }
+    assert native.encode_arg(name, value, hints[name]) == arg
+
+
+def test_flags_and_words_a_person_types_also_decode() -> None:
+    assert native.decode(None, bool) is True
+    assert [native.decode(w, bool) for w in ("true", "1", "yes", "false", "0", "no")] == [
+        True,
+        True,
+        True,
+        False,
+        False,
+        False,
+    ]
+    assert native.decode("[1, 2]", list[int]) == [1, 2]  # a JSON array typed by hand
+    assert native.decode("null", int | None) is None
+    assert native.decode("null", str | None) == "null"  # for text, only a bare flag is None
+    assert native.decode("2020-01-02T03:04:05Z", dt.datetime).tzinfo == dt.timezone.utc
+
+
+@pytest.mark.parametrize(
+    ("text", "hint"),
+    [
+        ("abc", int),
+        ("1.5", int),
+        ("maybe", bool),
+        ("1,x", list[int]),
+        ("[1", list[int]),
+        ("1,2,3", tuple[int, str]),
+        ("[]", dict),
+        ('{"n": "x"}', dict[str, int]),
+        ("BLUE", Color),
+        ("medium", Literal["fast", "slow"]),
+        ("2020-13-01", dt.date),
+        (None, int),
+    ],
+)
+def test_text_that_does_not_decode_raises_value_error(text: str | None, hint: Any) -> None:
+    with pytest.raises(ValueError):
+        native.decode(text, hint)
+
+
+# Any text argv can carry: everything but NUL, and no lone surrogates (not UTF-8).
+# Shell-significant fragments are mixed in so they come up often, not by chance.
+ARGV_TEXT = st.lists(
+    st.one_of(
+        st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\0")),
+        st.sampled_from([" ", "'", '"', "\n", "$(id)", ";", "`ls`", "\\", ",", "[", "--x=", "é"]),
+    ),
+    max_size=5,
+).map("".join)
+
+
+@given(ARGV_TEXT)
+def test_any_text_round_trips(value: str) -> None:
+    assert native.decode(native.encode(value, str), str) == value
+    assert native.decode(native.encode(value, str | None), str | None) == value
+
+
+@given(st.lists(ARGV_TEXT, max_size=6))
+def test_any_list_of_text_round_trips(values: list[str]) -> None:
+    assert native.decode(native.encode(values, list[str]), list[str]) == values
+    as_tuple = tuple(values)
+    assert native.decode(native.encode(as_tuple, tuple[str, ...]), tuple[str, ...]) == as_tuple
+
+
+@given(ARGV_TEXT, st.lists(ARGV_TEXT, max_size=4))
+def test_any_text_round_trips_through_the_nodes_arguments(text: str, texts: list[str]) -> None:
+    node = co.Exec(funcs.kinds, s=text, strs=texts)
+    args = node.command[3:]
+    assert isinstance(args, list)
+    received = cmdline.parse_arguments(funcs.kinds, args, label="kinds")
+    assert received == {"s": text, "strs": texts}
+
+
+# --- checks when a function node is built -------------------------------------------------
+
+
+def add(a: int, b: int = 1) -> int:
+    return a + b
+
+
+def myfunc(mykwarg: str) -> None:
+    print(mykwarg)
+
+
+def with_star_args(*names: str) -> None:
+    print(names)
+
+
+def with_star_kwargs(**options: str) -> None:
+    print(options)
+
+
+def mixed(choice: int | str) -> None:
+    print(choice)
+
+
+def test_a_function_node_carries_its_arguments_on_its_command() -> None:
+    node = co.Exec(add, 2, b=3)
+    assert node.command[:2] == ["k8sco", "call"]
+    assert str(node.command[2]).endswith("test_native.py:add")
+    assert node.command[3:] == ["--a=2", "--b=3"]
+    assert co.Exec(add, 2).command[3:] == ["--a=2"]  # defaults stay in the function
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "message"),
+    [
+        ((), {}, r"add\(\): missing a required argument: 'a'"),
+        ((1, 2, 3), {}, r"add\(\): too many positional arguments"),
+        ((1,), {"c": 3}, r"add\(\): got an unexpected keyword argument 'c'"),
+        (("30",), {}, r"add\(\): parameter 'a' expects int, got str '30'"),
+        ((True,), {}, r"parameter 'a' expects int, got bool True"),
+    ],
+)
+def test_a_call_that_does_not_fit_the_signature_fails_when_built(
+    args: tuple[Any, ...], kwargs: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(TypeError, match=message):
+        co.Exec(add, *args, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("func", "message"),
+    [
+        (with_star_args, r"'names' is \*args/\*\*kwargs"),
+        (with_star_kwargs, r"'options' is \*args/\*\*kwargs"),
+        (lambda n: n, "must be defined at module level"),
+    ],
+)
+def test_functions_a_command_line_cannot_call_are_refused(func: Any, message: str) -> None:
+    with pytest.raises(TypeError, match=message):
+        co.Exec(func)
+
+
+def test_a_nested_function_is_refused() -> None:
+    def inner(n: int) -> int:
+        return n
+
+    with pytest.raises(TypeError, match=r"inner\(\) must be defined at module level"):
+        co.Exec(inner, 1)
+
+
+@pytest.mark.parametrize(
+    ("func", "kwargs", "message"),
+    [
+        (funcs.show, {"value": "nul\0inside"}, "cannot carry NUL"),
+        (funcs.show, {"value": "lone \udc80"}, "lone surrogates"),
+        (mixed, {"choice": "5"}, "would arrive as 5"),  # int | str cannot tell "5" from 5
+        (funcs.kinds, {"mapping": {1: "x"}}, "expects dict"),  # JSON would make the key "1"
+    ],
+)
+def test_values_that_would_not_arrive_as_themselves_are_refused(
+    func: Any, kwargs: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(TypeError, match=message):
+        co.Exec(func, **kwargs)
+
+
+def test_node_parameters_of_a_function_node_go_in_params_or_set() -> None:
+    with pytest.raises(TypeError, match=r"unexpected keyword argument 'cpu'.*\.set\(\.\.\.\)"):
+        co.Exec(add, 1, cpu=2)
+    node = co.Exec(add, 1, params={"cpu": 2})
+    assert node.get("cpu") == 2
+    assert node.command[3:] == ["--a=1"]
+    with pytest.raises(TypeError, match="unexpected keyword argument 'name'"):
+        co.Exec(myfunc, name="one", mykwarg="A")
+
+
+def test_set_names_a_function_node_inside_a_with_block() -> None:
+    with co.Serial() as s:
+        co.Exec(myfunc, mykwarg="A").set(name="one")
+    node = s["one"]
+    assert node.path == "/one"
+    assert isinstance(node, co.Exec)
+    assert node.command[3:] == ["--mykwarg=A"]
+
+
+def test_booleans_become_flags_and_only_given_arguments_are_emitted() -> None:
+    node = co.Exec(funcs.options, 3, verbose=True)
+    assert node.command[3:] == ["--max_n=3", "--verbose"]
+    assert co.Exec(funcs.options, 3, verbose=False, label=None).command[3:] == [
+        "--max_n=3",
+        "--no-verbose",
+        "--label",
+    ]
