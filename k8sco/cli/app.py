@@ -66,6 +66,7 @@ def call(args: tuple[str, ...]) -> None:
 COMMANDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("k8sco.cli.runs", ("run", "logs", "status")),
     ("k8sco.cli.render", ("render",)),
+    ("k8sco.cli.build", ("build",)),
     ("k8sco.cli.cluster", ("apply", "list_", "rerun", "stop", "delete", "controller")),
 )
 

@@ -358,21 +358,34 @@ def delete(name: str, kubeconfig: str | None, context: str | None, namespace: st
 @click.command()
 @click.option("--kubeconfig", type=click.Path(dir_okay=False), help="Default: in-cluster.")
 @click.option("--context")
-@click.option("-n", "--namespace", help="Watch only this namespace.")
+@click.option(
+    "-n",
+    "--namespace",
+    "namespaces",
+    envvar="K8SCO_WATCH_NAMESPACES",
+    help="Watch these namespaces (comma-separated; default: the context's).",
+)
 @click.option("-A", "--all-namespaces", is_flag=True, help="Watch every namespace.")
-@click.option("--lease-namespace", help="Where the leader-election Lease lives.")
-@click.option("--identity", help="This replica's name in the Lease (default: host name).")
-@click.option("--health-port", type=int, default=None, help="Serve /healthz on this port.")
+@click.option(
+    "--lease-namespace", envvar="K8SCO_CONTROLLER_NAMESPACE", help="Where the Lease lives."
+)
+@click.option("--lease-name", envvar="K8SCO_LEASE_NAME", help="The Lease's name.")
+@click.option("--identity", envvar="K8SCO_CONTROLLER_ID", help="This replica's Lease identity.")
+@click.option("--health-port", envvar="K8SCO_HEALTH_PORT", type=int, help="Serve /healthz here.")
 def controller(
     kubeconfig: str | None,
     context: str | None,
-    namespace: str | None,
+    namespaces: str | None,
     all_namespaces: bool,
     lease_namespace: str | None,
+    lease_name: str | None,
     identity: str | None,
     health_port: int | None,
 ) -> None:
-    """Run the k8sco controller: it runs every Pipeline in its namespaces."""
+    """Run the k8sco controller: it runs every Pipeline in its namespaces.
+
+    In the Deployment an empty K8SCO_WATCH_NAMESPACES means every namespace.
+    """
     import logging
     import signal
 
@@ -384,17 +397,21 @@ def controller(
         level=os.environ.get("K8SCO_LOG_LEVEL", "INFO"),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    cluster = connect(kubeconfig, context, namespace)
+    cluster = connect(kubeconfig, context, None)
     cluster.retries = 8
-    watched = None if all_namespaces else cluster.namespace
+    wanted = [ns.strip() for ns in (namespaces or "").split(",") if ns.strip()]
+    everywhere = all_namespaces or (namespaces is not None and not wanted)
+    watched: list[str] | None = None if everywhere else (wanted or [cluster.namespace])
     me = identity or f"{socket.gethostname()}-{secrets.token_hex(3)}"
-    elector = LeaderElector(cluster, lease_namespace or SYSTEM_NAMESPACE, LEASE_NAME, me)
+    elector = LeaderElector(
+        cluster, lease_namespace or SYSTEM_NAMESPACE, lease_name or LEASE_NAME, me
+    )
     ctl = Controller(cluster, watched)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: ctl.stop.set())
     if health_port is not None:
         _serve_health(health_port, ctl, elector)
-    where = "all namespaces" if watched is None else f"namespace {watched}"
+    where = "all namespaces" if watched is None else "namespaces " + ", ".join(watched)
     click.echo(f"k8sco controller {me} watching {where}", err=True)
     ctl.run(elector=elector)
 

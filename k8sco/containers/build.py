@@ -262,6 +262,11 @@ def _fail(what: str, reason: str, tail: str, cause: BaseException | None = None)
     message = f"building image {what} failed: {reason}"
     if tail and tail.strip() not in reason:
         message += "\n--- last lines of the build ---\n" + tail
+    if "certificate" in tail.lower() and "pip" in tail:
+        message += (
+            "\n(pip could not verify a certificate: behind a TLS-intercepting proxy, set "
+            "K8SCO_BUILD_CA_BUNDLE to the proxy's CA bundle)"
+        )
     raise BuildError(message) from cause
 
 

@@ -66,12 +66,12 @@ class Stats:
 
 
 class Controller:
-    """Reconciles Pipelines in ``namespace`` (None: every namespace), or only ``only``."""
+    """Reconciles Pipelines in ``namespaces`` (None: every namespace), or only ``only``."""
 
     def __init__(
         self,
         cluster: Cluster,
-        namespace: str | None,
+        namespaces: str | list[str] | None,
         *,
         only: str | None = None,
         clock: Callable[[], float] = time.time,
@@ -80,7 +80,13 @@ class Controller:
         watch_timeout: int = 240,
     ) -> None:
         self.cluster = cluster
-        self.namespace = namespace
+        self.namespaces: list[str | None] = (
+            [None]
+            if namespaces is None
+            else [namespaces]
+            if isinstance(namespaces, str)
+            else list(namespaces)
+        )
         self.only = only
         self.clock = clock
         self.min_interval = min_interval
@@ -93,16 +99,20 @@ class Controller:
         self._compiled: dict[tuple[str, Any], _Compiled] = {}
         self._dirty: set[Key] = set()
         self._cond = threading.Condition()
-        self._synced = {"pipelines": threading.Event(), "jobs": threading.Event()}
+        self._synced = {
+            (kind, ns): threading.Event()
+            for kind in ("pipelines", "jobs")
+            for ns in self.namespaces
+        }
         self._last_sync: dict[Key, float] = {}
         self.stop = threading.Event()
 
     # --- watching ---------------------------------------------------------------------------
 
-    def _path(self, group: str, plural: str) -> str:
-        if self.namespace is None:
+    def _path(self, group: str, plural: str, namespace: str | None) -> str:
+        if namespace is None:
             return f"{group}/{plural}"
-        return self.cluster.ns_path(group, plural, self.namespace)
+        return self.cluster.ns_path(group, plural, namespace)
 
     def _selector(self, kind: str) -> dict[str, str]:
         if kind == "pipelines":
@@ -112,17 +122,18 @@ class Controller:
             label += f",{LABEL_PIPELINE}={self.only}"
         return {"labelSelector": label}
 
-    def _watch_forever(self, kind: str) -> None:
-        path = self._path(
-            PIPELINES if kind == "pipelines" else JOBS, PLURAL if kind == "pipelines" else "jobs"
-        )
+    def _watch_forever(self, kind: str, namespace: str | None) -> None:
+        if kind == "pipelines":
+            path = self._path(PIPELINES, PLURAL, namespace)
+        else:
+            path = self._path(JOBS, "jobs", namespace)
         selector = self._selector(kind)
         backoff = 0.1
         while not self.stop.is_set():
             try:
                 listing = self.cluster.request("GET", path, query=selector)
-                self._replace(kind, listing.get("items") or [])
-                self._synced[kind].set()
+                self._replace(kind, namespace, listing.get("items") or [])
+                self._synced[(kind, namespace)].set()
                 rv = (listing.get("metadata") or {}).get("resourceVersion", "")
                 while not self.stop.is_set():
                     for event in self.cluster.watch(
@@ -143,19 +154,25 @@ class Controller:
                 self.stop.wait(backoff)
                 backoff = min(backoff * 2, 5.0)
 
-    def _replace(self, kind: str, items: list[dict[str, Any]]) -> None:
+    def _replace(self, kind: str, namespace: str | None, items: list[dict[str, Any]]) -> None:
+        """A fresh listing of one kind in one namespace (None: all) replaces what was cached."""
+
+        def other(key: Key) -> bool:
+            return namespace is not None and key[0] != namespace
+
         with self._cond:
             if kind == "pipelines":
-                self.pipelines = {_key(p): p for p in items}
-                self._dirty.update(self.pipelines)
+                kept = {k: v for k, v in self.pipelines.items() if other(k)}
+                kept.update({_key(p): p for p in items})
+                self.pipelines = kept
             else:
-                jobs: dict[Key, dict[str, dict[str, Any]]] = {}
+                jobs = {k: v for k, v in self.jobs.items() if other(k)}
                 for job in items:
                     owner = _owner(job)
                     if owner is not None:
                         jobs.setdefault(owner, {})[_node_path(job)] = job
                 self.jobs = jobs
-                self._dirty.update(self.pipelines)
+            self._dirty.update(k for k in self.pipelines if not other(k))
             self._cond.notify()
 
     def _apply_event(self, kind: str, type_: str, obj: dict[str, Any]) -> None:
@@ -333,8 +350,11 @@ class Controller:
         """Watch and reconcile until ``self.stop`` is set (or, with ``until_finished``, until
         every watched Pipeline has finished)."""
         threads = [
-            threading.Thread(target=self._watch_forever, args=(kind,), daemon=True, name=kind)
+            threading.Thread(
+                target=self._watch_forever, args=(kind, ns), daemon=True, name=f"{kind}:{ns}"
+            )
             for kind in ("pipelines", "jobs")
+            for ns in self.namespaces
         ]
         if elector is not None:
             threads.append(

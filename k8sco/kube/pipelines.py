@@ -47,12 +47,23 @@ def create(cluster: Cluster, pipeline: dict[str, Any]) -> dict[str, Any]:
             ) from None
         raise ClusterError(f"cannot create pipeline {name} in namespace {ns}: {exc}") from None
     except Conflict:
+        existing = _existing(cluster, name)
+        if existing is not None and existing.get("spec") == pipeline["spec"]:
+            return existing  # our own create, answered with an error after it was applied
         raise UsageError(
             f"pipeline {name} already exists in namespace {ns}: choose another --name, or "
             f"remove it first with k8sco delete {name}"
         ) from None
     except ClusterError as exc:
         raise _explain(exc, f"create pipeline {name} in namespace {ns}") from None
+
+
+def _existing(cluster: Cluster, name: str) -> dict[str, Any] | None:
+    try:
+        found: dict[str, Any] = cluster.request("GET", f"{_pipelines(cluster)}/{name}")
+        return found
+    except ClusterError:
+        return None
 
 
 def _explain(exc: ClusterError, doing: str) -> ClusterError:

@@ -22,6 +22,7 @@ import unicodedata
 from collections.abc import Iterable
 
 from k8sco.errors import PipelineError
+from k8sco.render.constants import LABEL_PIPELINE
 
 MAX_NAME = 63  # a DNS-1123 label; also the limit of the label values that carry the name
 HASH_LEN = 10
@@ -49,8 +50,8 @@ def check_pipeline_name(name: str) -> str:
         fix = f", e.g. {hint[:MAX_NAME].strip('-')!r}" if hint else ""
         raise PipelineError(
             f"pipeline name {name!r} is not valid: it becomes the value of the label "
-            f"{'k8sco.io/pipeline'} and must be at most {MAX_NAME} lowercase letters, digits "
-            f"or '-', starting and ending with a letter or digit{fix}"
+            f"{LABEL_PIPELINE} and must be at most {MAX_NAME} lowercase letters, digits or "
+            f"'-', starting and ending with a letter or digit{fix}"
         )
     return name
 
