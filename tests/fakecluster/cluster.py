@@ -1,0 +1,290 @@
+"""FakeCluster: the API server, the job controller, the garbage collector and one node,
+started and stopped together."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from .errors import ApiError
+from .events import EventRecorder
+from .faults import Faults, RequestCounter
+from .gc import GarbageCollector
+from .jobcontroller import JobController, JobControllerConfig
+from .kubelet import Kubelet
+from .registry import Registry, WriteContext
+from .resources import Resources
+from .routes import Api
+from .runners import ContainerRunner, ProcessRunner
+from .server import HttpServer
+from .store import Store
+from .watch import Watch
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ClusterConfig:
+    """Options of a FakeCluster; times are in seconds."""
+
+    host: str = "127.0.0.1"
+    port: int = 0  # 0: an ephemeral port
+    kubelet: bool = True  # False: pods are never scheduled nor run
+    runner: ContainerRunner | None = None  # default: ProcessRunner(path_map, base_env, ...)
+    path_map: Mapping[str, str] = field(default_factory=dict)  # container path prefix → host dir
+    base_env: Mapping[str, str] | None = None  # process environment under the pod's env
+    default_working_dir: str | None = None  # container path used when workingDir is unset
+    node_name: str = "fakenode"
+    pod_backoff_base: float = 0.1  # Job pod re-creation back-off (the real one: 10 s)
+    pod_backoff_max: float = 6.0  # its cap (the real one: 600 s)
+    max_grace_seconds: float = 3.0  # cap on pod termination grace periods
+    restart_delay: float = 0.1  # first container restart back-off (OnFailure / Always)
+    history_window: int = 10_000  # watch events kept; older resourceVersions get 410
+    bookmark_interval: float = 1.0  # between BOOKMARKs (the real apiserver: about 60 s)
+    watch_timeout: float = 1800.0  # watches without timeoutSeconds end after this
+    log_dir: str | None = None  # where container logs go; default: a temporary directory
+    namespaces: tuple[str, ...] = ("default", "kube-system", "kube-public", "kube-node-lease")
+    seed: int | None = None  # for generated names
+
+
+class FakeCluster:
+    """A fake Kubernetes cluster on 127.0.0.1, for the official client and kubectl.
+
+    ``with FakeCluster(path_map={"/app": str(tmp_path)}) as cluster:
+    cluster.write_kubeconfig(path)`` — see README.md for the whole API.
+    """
+
+    def __init__(self, config: ClusterConfig | None = None, **options: Any) -> None:
+        self.config = dataclasses.replace(config or ClusterConfig(), **options)
+        cfg = self.config
+        self.errors: list[str] = []  # tracebacks from the controllers' loops
+        self.store = Store(cfg.history_window)
+        self.resources = Resources()
+        self.registry = Registry(self.store, self.resources, cfg.seed)
+        self.faults = Faults()
+        self.requests = RequestCounter()
+        self.closing = threading.Event()
+        self._own_log_dir = cfg.log_dir is None
+        self.log_dir = Path(cfg.log_dir or tempfile.mkdtemp(prefix="fakecluster-logs-"))
+        recorder = EventRecorder(self.registry)
+        self.job_controller = JobController(
+            self.registry,
+            recorder,
+            self.errors,
+            JobControllerConfig(cfg.pod_backoff_base, cfg.pod_backoff_max),
+        )
+        self.gc = GarbageCollector(self.registry, self.errors)
+        self.kubelet: Kubelet | None = None
+        if cfg.kubelet:
+            runner = cfg.runner or ProcessRunner(
+                cfg.path_map, cfg.base_env, cfg.default_working_dir
+            )
+            self.kubelet = Kubelet(
+                self.registry,
+                recorder,
+                runner,
+                self.log_dir,
+                self.errors,
+                cfg.node_name,
+                cfg.max_grace_seconds,
+                cfg.restart_delay,
+            )
+        watch = Watch(self.store, self.registry, self.faults, self.closing, cfg.bookmark_interval)
+        self.api = Api(
+            self.registry,
+            watch,
+            self.faults,
+            self.requests,
+            self.closing,
+            self.kubelet,
+            cfg.watch_timeout,
+        )
+        self._http: HttpServer | None = None
+        self._started = False
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def start(self) -> FakeCluster:
+        if self._started:
+            return self
+        self._started = True
+        for loop in self._loops():
+            self.store.subscribe(loop.on_event)
+        ctx = WriteContext(internal=True)
+        for name in self.config.namespaces:
+            self.registry.create(
+                self.registry.rt(("", "namespaces")), "", {"metadata": {"name": name}}, ctx
+            )
+        if self.kubelet is not None:
+            self.registry.create(self.registry.rt(("", "nodes")), "", self._node(), ctx)
+        for loop in self._loops():
+            loop.loop.start()
+        self._http = HttpServer(self.api, self.config.host, self.config.port)
+        self.api.server_address = "{}:{}".format(*self._http.address)
+        self._http.start()
+        return self
+
+    def stop(self) -> None:
+        """Close every connection and stream, stop the controllers, kill every process."""
+        if not self._started:
+            return
+        self._started = False
+        self.closing.set()
+        self.store.close()
+        if self._http is not None:
+            self._http.stop()
+        self.job_controller.loop.stop()
+        self.gc.loop.stop()
+        if self.kubelet is not None:
+            self.kubelet.stop()  # also kills and reaps every container process
+        if self._own_log_dir:
+            shutil.rmtree(self.log_dir, ignore_errors=True)
+
+    def __enter__(self) -> FakeCluster:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _loops(self) -> list[Any]:
+        loops: list[Any] = [self.job_controller, self.gc]
+        if self.kubelet is not None:
+            loops.append(self.kubelet)
+        return loops
+
+    # -- addresses and clients ------------------------------------------------------------
+
+    @property
+    def host(self) -> str:
+        assert self._http is not None, "the cluster is not started"
+        return self._http.address[0]
+
+    @property
+    def port(self) -> int:
+        assert self._http is not None, "the cluster is not started"
+        return self._http.address[1]
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def kubeconfig(
+        self, namespace: str = "default", context: str = "fakecluster"
+    ) -> dict[str, Any]:
+        return {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": context, "cluster": {"server": self.url}}],
+            "users": [{"name": context, "user": {}}],
+            "contexts": [
+                {
+                    "name": context,
+                    "context": {"cluster": context, "user": context, "namespace": namespace},
+                }
+            ],
+            "current-context": context,
+            "preferences": {},
+        }
+
+    def write_kubeconfig(
+        self, path: str | Path, namespace: str = "default", context: str = "fakecluster"
+    ) -> Path:
+        """Write a kubeconfig (plain http, no credentials) for kubectl and the clients."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(yaml.safe_dump(self.kubeconfig(namespace, context), sort_keys=False))
+        return path
+
+    def api_client(self) -> Any:
+        """A ``kubernetes.client.ApiClient`` for this cluster; close it (or use ``with``)."""
+        import kubernetes.client
+
+        configuration = kubernetes.client.Configuration()
+        configuration.host = self.url
+        return kubernetes.client.ApiClient(configuration)
+
+    # -- in-process access for tests ------------------------------------------------------
+
+    def objects(self, resource: str, namespace: str | None = None) -> list[dict[str, Any]]:
+        """Stored objects of ``resource`` ("pods", "jobs.batch", "pipelines.k8sco.io")."""
+        plural, _, group = resource.partition(".")
+        rt = self.registry.rt((group, plural))
+        return [self.registry.present(rt, o) for o in self.store.objects(rt.key, namespace)]
+
+    def get(self, resource: str, name: str, namespace: str = "") -> dict[str, Any] | None:
+        plural, _, group = resource.partition(".")
+        obj = self.store.get((group, plural), namespace, name)
+        return copy.deepcopy(obj) if obj is not None else None
+
+    def create(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """Create ``obj`` as an API client would (defaults, validation, admission)."""
+        rt = self.resources.by_kind(obj.get("apiVersion", ""), obj.get("kind", ""))
+        if rt is None:
+            raise ApiError(
+                404, "NotFound", f"no resource for {obj.get('apiVersion')} {obj.get('kind')}"
+            )
+        namespace = (obj.get("metadata") or {}).get("namespace") or (
+            "default" if rt.namespaced else ""
+        )
+        return self.registry.create(rt, namespace, obj)
+
+    def wait_for(
+        self, predicate: Callable[[], T], timeout: float = 5.0, interval: float = 0.02
+    ) -> T:
+        """Poll ``predicate`` until it returns something truthy; TimeoutError otherwise."""
+        deadline = time.monotonic() + timeout
+        while True:
+            value = predicate()
+            if value:
+                return value
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"condition not met within {timeout}s")
+            time.sleep(interval)
+
+    @property
+    def internal_errors(self) -> list[str]:
+        """Tracebacks of unexpected exceptions in the server and the controllers."""
+        return self.api.internal_errors + self.errors
+
+    def _node(self) -> dict[str, Any]:
+        from .meta import now
+
+        stamp = now()
+        return {
+            "metadata": {
+                "name": self.config.node_name,
+                "labels": {
+                    "kubernetes.io/hostname": self.config.node_name,
+                    "kubernetes.io/os": "linux",
+                },
+            },
+            "spec": {},
+            "status": {
+                "conditions": [
+                    {
+                        "type": "Ready",
+                        "status": "True",
+                        "reason": "KubeletReady",
+                        "message": "kubelet is posting ready status",
+                        "lastHeartbeatTime": stamp,
+                        "lastTransitionTime": stamp,
+                    }
+                ],
+                "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}],
+                "nodeInfo": {
+                    "kubeletVersion": "v1.32.0",
+                    "operatingSystem": "linux",
+                    "architecture": "amd64",
+                },
+            },
+        }

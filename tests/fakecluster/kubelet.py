@@ -1,0 +1,380 @@
+"""The simulated node: a scheduler that binds pods to it and a kubelet that runs their
+containers through a :class:`~runners.ContainerRunner`, reports phases and container states,
+restarts per restartPolicy, and kills the processes of deleted pods (SIGTERM, grace, SIGKILL).
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .containerenv import expand, resolve_env
+from .errors import ApiError
+from .events import EventRecorder
+from .logs import LogSource
+from .loops import Loop
+from .meta import format_time
+from .podspec import TERMINAL_PHASES
+from .podstatus import (
+    conditions_by_type,
+    merge_conditions,
+    pod_condition,
+    pod_status,
+    waiting_status,
+)
+from .registry import DeleteOptions, Registry, WriteContext
+from .runners import ContainerLaunch, ContainerProcess, ContainerRunner, RunnerError
+from .store import Event
+
+PODS = ("", "pods")
+
+
+@dataclass
+class Instance:
+    """One start of a container."""
+
+    log_path: Path
+    started_at: str
+    handle: ContainerProcess | None = None
+    exit_code: int | None = None
+    reason: str = ""
+    message: str = ""
+    finished_at: str = ""
+    exited: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def container_id(self) -> str:
+        return self.handle.container_id if self.handle else ""
+
+
+@dataclass
+class ContainerRun:
+    name: str
+    image: str
+    current: Instance | None = None
+    previous: Instance | None = None
+    restart_count: int = 0
+    waiting: tuple[str, str] | None = None  # (reason, message) while not running
+    restart_at: float | None = None
+
+
+@dataclass
+class PodRun:
+    uid: str
+    namespace: str
+    name: str
+    containers: dict[str, ContainerRun]
+    started_at: str
+    ip: str
+    killing_since: float | None = None
+
+    def live(self) -> list[Instance]:
+        return [
+            c.current
+            for c in self.containers.values()
+            if c.current and not c.current.exited.is_set()
+        ]
+
+
+class Kubelet:
+    def __init__(
+        self,
+        registry: Registry,
+        recorder: EventRecorder,
+        runner: ContainerRunner,
+        log_dir: Path,
+        errors: list[str],
+        node_name: str = "fakenode",
+        max_grace_seconds: float = 3.0,
+        restart_delay: float = 0.1,
+    ) -> None:
+        self.registry = registry
+        self.store = registry.store
+        self.recorder = recorder
+        self.runner = runner
+        self.log_dir = log_dir
+        self.node_name = node_name
+        self.max_grace_seconds = max_grace_seconds
+        self.restart_delay = restart_delay
+        self.loop = Loop("fakecluster-kubelet", self._sync, errors)
+        self._runs: dict[str, PodRun] = {}  # by pod uid
+        self._lock = threading.Lock()
+        self._waiters: list[threading.Thread] = []
+        self._ips = 0
+
+    def on_event(self, ev: Event) -> None:
+        if ev.key == PODS:
+            meta = ev.obj["metadata"]
+            self.loop.add((meta["namespace"], meta["name"]))
+
+    # -- public ---------------------------------------------------------------------------
+
+    def processes(self) -> dict[tuple[str, str, str], ContainerProcess]:
+        """Live container processes by (namespace, pod, container)."""
+        with self._lock:
+            return {
+                (run.namespace, run.name, c.name): c.current.handle
+                for run in self._runs.values()
+                for c in run.containers.values()
+                if c.current and c.current.handle and not c.current.exited.is_set()
+            }
+
+    def log_source(self, pod: dict[str, Any], container: str, previous: bool) -> LogSource | None:
+        with self._lock:
+            run = self._runs.get(pod["metadata"]["uid"])
+            c = run.containers.get(container) if run else None
+            instance = (c.previous if previous else c.current) if c else None
+        if instance is None:
+            return None
+        return LogSource(instance.log_path, instance.exited.is_set)
+
+    def stop(self) -> None:
+        self.loop.stop()
+        with self._lock:
+            instances = [i for run in self._runs.values() for i in run.live()]
+        for instance in instances:
+            if instance.handle:
+                instance.handle.kill()
+        for t in list(self._waiters):
+            t.join()
+
+    # -- the sync loop --------------------------------------------------------------------
+
+    def _sync(self, item: Any) -> None:
+        namespace, name = item
+        pod = self.store.get(PODS, namespace, name)
+        with self._lock:
+            stale = [r for r in self._runs.values() if (r.namespace, r.name) == (namespace, name)]
+        for run in stale:
+            if pod is None or run.uid != pod["metadata"]["uid"]:
+                self._forget(run)
+        if pod is None:
+            return
+        try:
+            self._sync_pod(pod)
+        except ApiError as e:
+            if e.code in (404, 409):  # the pod changed under us: look again
+                self.loop.add(item)
+                return
+            raise
+
+    def _sync_pod(self, pod: dict[str, Any]) -> None:
+        meta, spec = pod["metadata"], pod.get("spec") or {}
+        status = pod.get("status") or {}
+        run = self._runs.get(meta["uid"])
+        if status.get("phase") in TERMINAL_PHASES:
+            if run and run.live():
+                self._signal(run, kill=True)
+            if meta.get("deletionTimestamp"):
+                self._final_delete(pod)
+            return
+        if not spec.get("nodeName"):
+            if not meta.get("deletionTimestamp"):
+                self._schedule(pod)
+            return
+        if spec["nodeName"] != self.node_name:
+            return
+        if meta.get("deletionTimestamp"):
+            self._terminate(pod, run)
+            return
+        if run is None:
+            self._start(pod)
+            return
+        self._reconcile(pod, run)
+
+    def _schedule(self, pod: dict[str, Any]) -> None:
+        new = copy.deepcopy(pod)
+        status = new.setdefault("status", {})
+        if new["spec"].get("schedulingGates"):
+            cond = pod_condition(
+                "PodScheduled",
+                "False",
+                "SchedulingGated",
+                "Scheduling is blocked due to non-empty scheduling gates",
+            )
+            if conditions_by_type(status).get("PodScheduled") != cond:
+                status["conditions"] = merge_conditions(status, [cond])
+                self._write(new, internal_whole=True)
+            return
+        new["spec"]["nodeName"] = self.node_name
+        status["conditions"] = merge_conditions(status, [pod_condition("PodScheduled", "True")])
+        status["containerStatuses"] = [
+            waiting_status(c, "ContainerCreating", "") for c in new["spec"].get("containers") or []
+        ]
+        status["hostIP"] = "127.0.0.1"
+        self._write(new, internal_whole=True)
+        ns, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
+        self.recorder.record(
+            pod,
+            "Normal",
+            "Scheduled",
+            f"Successfully assigned {ns}/{name} to {self.node_name}",
+            "default-scheduler",
+        )
+
+    def _start(self, pod: dict[str, Any]) -> None:
+        meta, spec = pod["metadata"], pod["spec"]
+        with self._lock:
+            self._ips += 1
+            ip = f"10.244.{self._ips // 250}.{self._ips % 250 + 2}"
+        run = PodRun(meta["uid"], meta["namespace"], meta["name"], {}, format_time(time.time()), ip)
+        for c in spec.get("containers") or []:
+            run.containers[c["name"]] = ContainerRun(c["name"], c.get("image", ""))
+        with self._lock:
+            self._runs[run.uid] = run
+        for c in spec.get("containers") or []:
+            self._launch(pod, run, c)
+        self._write_status(pod, run)
+
+    def _launch(self, pod: dict[str, Any], run: PodRun, container: dict[str, Any]) -> None:
+        crun = run.containers[container["name"]]
+        try:
+            env = resolve_env(self.registry, pod, container)
+        except KeyError as e:
+            crun.waiting = ("CreateContainerConfigError", str(e.args[0]))
+            self.loop.add_after((run.namespace, run.name), 1.0)
+            return
+        directory = self.log_dir / f"{run.namespace}_{run.name}_{run.uid}"
+        directory.mkdir(parents=True, exist_ok=True)
+        instance = Instance(
+            directory / f"{crun.name}.{crun.restart_count}.log", format_time(time.time())
+        )
+        argv = tuple(
+            expand(a, env) for a in (container.get("command") or []) + (container.get("args") or [])
+        )
+        launch = ContainerLaunch(
+            namespace=run.namespace,
+            pod=run.name,
+            pod_uid=run.uid,
+            container=crun.name,
+            image=crun.image,
+            argv=argv,
+            env=env,
+            working_dir=container.get("workingDir"),
+            log_path=instance.log_path,
+        )
+        crun.waiting = None
+        crun.previous, crun.current = crun.current, instance
+        instance.log_path.touch()
+        try:
+            instance.handle = self.runner.start(launch)
+        except RunnerError as e:
+            instance.exit_code, instance.reason, instance.message = 128, e.reason, e.message
+            instance.finished_at = instance.started_at
+            instance.exited.set()
+            self.loop.add((run.namespace, run.name))
+            return
+        self.recorder.record(pod, "Normal", "Started", f"Started container {crun.name}", "kubelet")
+        waiter = threading.Thread(
+            target=self._wait, args=(run, instance), name=f"fakecluster-wait-{run.name}"
+        )
+        with self._lock:
+            self._waiters = [t for t in self._waiters if t.is_alive()] + [waiter]
+            waiter.start()
+
+    def _wait(self, run: PodRun, instance: Instance) -> None:
+        assert instance.handle is not None
+        code = instance.handle.wait()
+        instance.exit_code = code
+        instance.reason = "Completed" if code == 0 else "Error"
+        instance.finished_at = format_time(time.time())
+        instance.exited.set()
+        self.loop.add((run.namespace, run.name))
+
+    def _reconcile(self, pod: dict[str, Any], run: PodRun) -> None:
+        policy = pod["spec"].get("restartPolicy", "Always")
+        now = time.monotonic()
+        for container in pod["spec"].get("containers") or []:
+            crun = run.containers.get(container["name"])
+            if crun is None:
+                continue
+            if crun.current is None:  # could not resolve its env: try again
+                self._launch(pod, run, container)
+                continue
+            inst = crun.current
+            if not inst.exited.is_set():
+                continue
+            restart = policy == "Always" or (policy == "OnFailure" and inst.exit_code != 0)
+            if not restart:
+                continue
+            if crun.restart_at is None:
+                delay = min(self.restart_delay * 2**crun.restart_count, 300.0)
+                crun.restart_at = now + delay
+                crun.waiting = (
+                    "CrashLoopBackOff",
+                    f"back-off restarting failed container {crun.name}",
+                )
+                self.loop.add_after((run.namespace, run.name), delay)
+            elif now >= crun.restart_at:
+                crun.restart_at = None
+                crun.restart_count += 1
+                self._launch(pod, run, container)
+        self._write_status(pod, run)
+
+    def _terminate(self, pod: dict[str, Any], run: PodRun | None) -> None:
+        key = (pod["metadata"]["namespace"], pod["metadata"]["name"])
+        if run is None or not run.live():
+            if run is not None:
+                self._write_status(pod, run, stopping=True)
+                pod = self.store.get(PODS, *key) or pod
+            self._final_delete(pod)
+            return
+        grace = min(
+            float(pod["metadata"].get("deletionGracePeriodSeconds") or 0), self.max_grace_seconds
+        )
+        now = time.monotonic()
+        if run.killing_since is None:
+            run.killing_since = now
+            for c in run.containers.values():
+                self.recorder.record(
+                    pod, "Normal", "Killing", f"Stopping container {c.name}", "kubelet"
+                )
+            self._signal(run, kill=grace <= 0)
+            self.loop.add_after(key, grace)
+        elif now - run.killing_since >= grace:
+            self._signal(run, kill=True)
+        else:
+            self.loop.add_after(key, grace - (now - run.killing_since))
+
+    def _final_delete(self, pod: dict[str, Any]) -> None:
+        meta = pod["metadata"]
+        rt = self.registry.rt(PODS)
+        options = DeleteOptions(grace_period_seconds=0, precondition_uid=meta["uid"])
+        self.registry.delete(
+            rt, meta["namespace"], meta["name"], options, WriteContext(internal=True)
+        )
+
+    def _signal(self, run: PodRun, kill: bool) -> None:
+        for instance in run.live():
+            if instance.handle:
+                if kill:
+                    instance.handle.kill()
+                else:
+                    instance.handle.terminate()
+
+    def _forget(self, run: PodRun) -> None:
+        self._signal(run, kill=True)
+        with self._lock:
+            self._runs.pop(run.uid, None)
+
+    # -- status ---------------------------------------------------------------------------
+
+    def _write_status(self, pod: dict[str, Any], run: PodRun, stopping: bool = False) -> None:
+        new = copy.deepcopy(pod)
+        new["status"] = pod_status(
+            pod, run, stopping or bool(pod["metadata"].get("deletionTimestamp"))
+        )
+        if new["status"] != pod.get("status"):
+            self._write(new)
+
+    def _write(self, new: dict[str, Any], internal_whole: bool = False) -> None:
+        meta = new["metadata"]
+        rt = self.registry.rt(PODS)
+        sub = "" if internal_whole else "status"
+        self.registry.update(
+            rt, meta["namespace"], meta["name"], new, sub, WriteContext(internal=True)
+        )

@@ -1,0 +1,81 @@
+"""A worker thread with a de-duplicating work queue and delayed re-queues, the shape of a
+Kubernetes controller's workqueue. The simulated controllers and the kubelet run on these."""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import threading
+import time
+import traceback
+from collections.abc import Callable, Hashable
+
+
+class Loop:
+    def __init__(self, name: str, process: Callable[[Hashable], None], errors: list[str]) -> None:
+        self.name = name
+        self._process = process
+        self._errors = errors
+        self._cond = threading.Condition()
+        self._ready: dict[Hashable, None] = {}  # insertion-ordered set
+        self._timers: list[tuple[float, int, Hashable]] = []
+        self._seq = itertools.count()
+        self._stopping = False
+        self._busy = False
+        self._thread = threading.Thread(target=self._run, name=name)
+
+    def add(self, item: Hashable) -> None:
+        with self._cond:
+            self._ready[item] = None
+            self._cond.notify()
+
+    def add_after(self, item: Hashable, delay: float) -> None:
+        if delay <= 0:
+            return self.add(item)
+        with self._cond:
+            heapq.heappush(self._timers, (time.monotonic() + delay, next(self._seq), item))
+            self._cond.notify()
+        return None
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopping = True
+            self._cond.notify()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def idle(self) -> bool:
+        """Nothing queued and nothing running (timers may be pending)."""
+        with self._cond:
+            return not self._ready and not self._busy
+
+    def _next(self) -> Hashable | None:
+        with self._cond:
+            while not self._stopping:
+                now = time.monotonic()
+                while self._timers and self._timers[0][0] <= now:
+                    self._ready[heapq.heappop(self._timers)[2]] = None
+                if self._ready:
+                    item = next(iter(self._ready))
+                    del self._ready[item]
+                    self._busy = True
+                    return item
+                timeout = self._timers[0][0] - now if self._timers else None
+                self._cond.wait(timeout)
+            return None
+
+    def _run(self) -> None:
+        while True:
+            item = self._next()
+            if item is None:
+                return
+            try:
+                self._process(item)
+            except Exception:
+                self._errors.append(f"{self.name}: {item!r}\n{traceback.format_exc()}")
+            finally:
+                with self._cond:
+                    self._busy = False

@@ -1,0 +1,181 @@
+"""The pure pieces: selectors, patches, schema pruning, JSONPath, ages, printer cells."""
+
+from __future__ import annotations
+
+import pytest
+
+from . import crds, meta, patching, tables
+from .errors import ApiError
+from .resources import BUILTINS
+from .selectors import FieldSelector, LabelSelector
+
+PODS = next(rt for rt in BUILTINS if rt.plural == "pods")
+
+
+@pytest.mark.parametrize(
+    ("selector", "labels", "expected"),
+    [
+        ("a=b", {"a": "b"}, True),
+        ("a==b", {"a": "c"}, False),
+        ("a!=b", {}, True),  # != also matches objects without the key
+        ("a in (x, y)", {"a": "y"}, True),
+        ("a notin (x,y),b", {"a": "z", "b": ""}, True),
+        ("!a", {"a": "1"}, False),
+        ("a,b=c", {"a": "1", "b": "d"}, False),
+        ("k8sco.io/pipeline=p1", {"k8sco.io/pipeline": "p1"}, True),
+    ],
+)
+def test_label_selectors(selector: str, labels: dict[str, str], expected: bool) -> None:
+    assert LabelSelector.parse(selector).matches(labels) is expected
+
+
+def test_label_selector_errors_and_objects() -> None:
+    with pytest.raises(ApiError) as exc:
+        LabelSelector.parse("a=b c")
+    assert exc.value.code == 400
+    sel = LabelSelector.from_object(
+        {"matchLabels": {"a": "1"}, "matchExpressions": [{"key": "b", "operator": "DoesNotExist"}]}
+    )
+    assert str(sel) == "a=1,!b"
+    assert sel.matches({"a": "1"}) and not sel.matches({"a": "1", "b": "2"})
+
+
+def test_field_selectors() -> None:
+    pod = {
+        "metadata": {"name": "p", "namespace": "n"},
+        "spec": {"hostNetwork": False},
+        "status": {"phase": "Running"},
+    }
+    assert FieldSelector.parse("status.phase=Running,metadata.name!=q", PODS).matches(PODS, pod)
+    assert FieldSelector.parse("spec.hostNetwork=false", PODS).matches(PODS, pod)
+    with pytest.raises(ApiError) as exc:
+        FieldSelector.parse("spec.containers=x", PODS)
+    assert (exc.value.code, exc.value.message) == (
+        400,
+        "field label not supported: spec.containers",
+    )
+
+
+def test_strategic_merge_directives() -> None:
+    live = {
+        "metadata": {"finalizers": ["a"], "labels": {"x": "1", "y": "2"}},
+        "spec": {
+            "containers": [{"name": "a", "image": "a:1"}, {"name": "b", "image": "b:1"}],
+            "tolerations": [{"key": "t"}],
+        },
+    }
+    patch = {
+        "metadata": {"finalizers": ["b"], "labels": {"y": None}},
+        "spec": {
+            "$setElementOrder/containers": [{"name": "b"}, {"name": "a"}],
+            "containers": [{"name": "a", "$patch": "delete"}, {"name": "c", "image": "c:1"}],
+            "tolerations": [{"key": "u"}],
+        },
+    }
+    merged = patching.strategic_merge_patch(live, patch)
+    assert merged["metadata"] == {"finalizers": ["a", "b"], "labels": {"x": "1"}}
+    assert [c["name"] for c in merged["spec"]["containers"]] == ["b", "c"]
+    assert merged["spec"]["tolerations"] == [{"key": "u"}]  # no merge key: replaced
+    replaced = patching.strategic_merge_patch(live, {"spec": {"$patch": "replace", "x": 1}})
+    assert replaced["spec"] == {"x": 1}
+    retained = patching.strategic_merge_patch({"a": 1, "b": 2}, {"$retainKeys": ["b", "c"], "c": 3})
+    assert retained == {"b": 2, "c": 3}
+
+
+def test_json_patch_operations() -> None:
+    doc = {"a": [1, 2], "b": {"c": 1}}
+    ops = [
+        {"op": "add", "path": "/a/-", "value": 3},
+        {"op": "move", "from": "/b/c", "path": "/d"},
+        {"op": "copy", "from": "/d", "path": "/e"},
+        {"op": "remove", "path": "/a/0"},
+        {"op": "test", "path": "/e", "value": 1},
+    ]
+    assert patching.json_patch(doc, ops) == {"a": [2, 3], "b": {}, "d": 1, "e": 1}
+    with pytest.raises(patching.PatchError):
+        patching.json_patch(doc, [{"op": "replace", "path": "/missing", "value": 1}])
+
+
+def test_schema_pruning() -> None:
+    schema = {
+        "type": "object",
+        "properties": {
+            "spec": {"type": "object", "properties": {"keep": {"type": "string"}}},
+            "status": {
+                "type": "object",
+                "properties": {
+                    "nodes": {
+                        "type": "object",
+                        "additionalProperties": {
+                            "type": "object",
+                            "properties": {"state": {"type": "string"}},
+                        },
+                    }
+                },
+            },
+            "free": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+            "empty": {"type": "object"},
+        },
+    }
+    obj = {
+        "apiVersion": "v",
+        "kind": "K",
+        "metadata": {"name": "n"},
+        "spec": {"keep": "x", "drop": 1},
+        "status": {"nodes": {"/a": {"state": "done", "extra": 1}}},
+        "free": {"any": {"thing": 1}},
+        "empty": {"gone": 1},
+        "top": 1,
+    }
+    pruned, dropped = crds.prune(obj, schema)
+    assert pruned["spec"] == {"keep": "x"} and pruned["status"]["nodes"] == {
+        "/a": {"state": "done"}
+    }
+    assert pruned["free"] == {"any": {"thing": 1}} and pruned["empty"] == {} and "top" not in pruned
+    assert sorted(dropped) == ["empty.gone", "spec.drop", "status.nodes./a.extra", "top"]
+
+
+def test_jsonpath_subset() -> None:
+    obj = {
+        "status": {
+            "conditions": [{"type": "A", "status": "False"}, {"type": "Ready", "status": "True"}]
+        },
+        "l": [1],
+    }
+    assert crds.jsonpath(obj, '.status.conditions[?(@.type=="Ready")].status') == "True"
+    assert crds.jsonpath(obj, ".l[0]") == 1
+    assert crds.jsonpath(obj, ".status.missing") is None
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (0, "0s"),
+        (119, "119s"),
+        (125, "2m5s"),
+        (600, "10m"),
+        (3 * 3600 + 60, "3h1m"),
+        (30 * 3600, "30h"),
+        (3 * 86400 + 3600, "3d1h"),
+        (400 * 86400, "400d"),
+    ],
+)
+def test_human_duration(seconds: int, text: str) -> None:
+    assert meta.human_duration(seconds) == text
+
+
+def test_job_printer_cells() -> None:
+    job = {
+        "metadata": {"name": "j", "creationTimestamp": "2024-01-01T00:00:00Z"},
+        "spec": {
+            "parallelism": 3,
+            "template": {"spec": {"containers": [{"name": "c", "image": "i"}]}},
+        },
+        "status": {
+            "succeeded": 1,
+            "startTime": "2024-01-01T00:00:00Z",
+            "conditions": [{"type": "Suspended", "status": "True"}],
+        },
+    }
+    cells = tables.job_cells(job, meta.parse_time("2024-01-01T00:01:00Z") or 0)
+    assert cells[:5] == ["j", "Suspended", "1/1 of 3", "60s", "60s"]

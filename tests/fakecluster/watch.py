@@ -1,0 +1,160 @@
+"""Watch streams: initial state, then the changes after a resourceVersion, filtered by
+selectors (objects moving out of a selector become DELETED), with bookmarks, timeouts,
+410 Expired and injected drops. Independent of HTTP: events are handed to ``send``."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from . import errors
+from .errors import ApiError
+from .faults import Faults
+from .registry import Registry
+from .selectors import Filter
+from .store import Event, Store
+from .tables import to_table
+
+
+class DropStream(Exception):
+    """Raised to end a stream abruptly (fault injection, mode "reset")."""
+
+
+class _EndStream(Exception):
+    """Ends a stream cleanly (fault injection, mode "eof")."""
+
+
+@dataclass
+class WatchRequest:
+    flt: Filter
+    resource_version: str | None = None
+    bookmarks: bool = False
+    timeout: float = 1800.0
+    send_initial_events: bool | None = None
+    table: bool = False
+    include_object: str = "Metadata"
+
+
+def _line(kind: str, obj: dict[str, Any]) -> bytes:
+    return json.dumps({"type": kind, "object": obj}, separators=(",", ":")).encode() + b"\n"
+
+
+class Watch:
+    def __init__(
+        self,
+        store: Store,
+        registry: Registry,
+        faults: Faults,
+        closing: threading.Event,
+        bookmark_interval: float,
+    ) -> None:
+        self.store = store
+        self.registry = registry
+        self.faults = faults
+        self.closing = closing
+        self.bookmark_interval = bookmark_interval
+
+    def start(self, req: WatchRequest) -> tuple[int, list[dict[str, Any]]]:
+        """Pick the starting point: (rv to follow from, initial objects). Raises ApiError 400
+        for a malformed RV; an expired RV is reported in the stream (see :meth:`run`)."""
+        rv = req.resource_version
+        with self.store.lock:
+            if req.send_initial_events or rv in (None, "", "0"):
+                key, ns = req.flt.rt.key, req.flt.namespace if req.flt.rt.namespaced else None
+                initial = [o for o in self.store.objects(key, ns) if req.flt.matches(o)]
+                return self.store.rv, initial
+        try:
+            return int(str(rv)), []
+        except ValueError as e:
+            raise errors.bad_request(f"invalid resource version: {rv!r}") from e
+
+    def run(
+        self,
+        req: WatchRequest,
+        start: tuple[int, list[dict[str, Any]]],
+        send: Callable[[bytes], None],
+    ) -> None:
+        """Stream events (``start`` comes from :meth:`start`) until the timeout, the server
+        stops, or an injected drop; raises DropStream for a drop in "reset" mode."""
+        rt = req.flt.rt
+        start_rv, initial = start
+        sent = 0
+
+        def emit(kind: str, obj: dict[str, Any]) -> None:
+            nonlocal sent
+            if req.table and kind != "BOOKMARK" and kind != "ERROR":
+                obj = to_table(rt, [obj], include_object=req.include_object, with_columns=sent == 0)
+            send(_line(kind, obj))
+            sent += 1
+            mode = self.faults.drop_watch(rt.plural, sent)
+            if mode == "reset":
+                raise DropStream
+            if mode is not None:
+                raise _EndStream
+
+        def bookmark(rv: int, initial_end: bool = False) -> None:
+            meta: dict[str, Any] = {"resourceVersion": str(rv)}
+            if initial_end:
+                meta["annotations"] = {"k8s.io/initial-events-end": "true"}
+            send(
+                _line(
+                    "BOOKMARK", {"kind": rt.kind, "apiVersion": rt.group_version, "metadata": meta}
+                )
+            )
+
+        try:
+            for obj in initial:
+                emit("ADDED", self.registry.present(rt, obj))
+            if req.send_initial_events and req.bookmarks:
+                bookmark(start_rv, initial_end=True)
+            self._follow(req, start_rv, emit, bookmark)
+        except _EndStream:
+            return
+        except ApiError as e:  # 410 Expired, reported in-stream as the apiserver does
+            send(_line("ERROR", e.status()))
+
+    def _follow(
+        self,
+        req: WatchRequest,
+        rv: int,
+        emit: Callable[[str, dict[str, Any]], None],
+        bookmark: Callable[[int], None],
+    ) -> None:
+        rt = req.flt.rt
+        now = time.monotonic()
+        deadline = now + req.timeout
+        next_bookmark = now + self.bookmark_interval
+        while not self.closing.is_set():
+            now = time.monotonic()
+            if now >= deadline:
+                return
+            if req.bookmarks and now >= next_bookmark:
+                bookmark(rv)
+                next_bookmark = now + self.bookmark_interval
+            wait = min(deadline, next_bookmark if req.bookmarks else deadline, now + 1.0) - now
+            for event in self.store.next_events(rv, max(wait, 0.0)):
+                rv = event.rv
+                if event.key != rt.key:
+                    continue
+                kind = self._kind(req.flt, event)
+                if kind is not None:
+                    emit(kind, self.registry.present(rt, event.obj))
+
+    @staticmethod
+    def _kind(flt: Filter, event: Event) -> str | None:
+        if event.type == "ADDED":
+            return "ADDED" if flt.matches(event.obj) else None
+        if event.type == "DELETED":
+            return "DELETED" if flt.matches(event.old or event.obj) else None
+        was, now = flt.matches(event.old), flt.matches(event.obj)
+        if was and now:
+            return "MODIFIED"
+        if now:
+            return "ADDED"
+        if was:
+            return "DELETED"
+        return None
