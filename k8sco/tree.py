@@ -66,7 +66,11 @@ class Node:
     ``image``, ``env`` (merged with ancestors', the child wins), ``cpu`` (cores, default 1),
     ``mem`` (GB, default 2), ``gpu`` (default 0), ``skip``, ``stop_on_error`` (Serial only,
     default True), ``suppress_errors``, ``max_time`` (seconds or "30s"/"15m"/"4h"/"2d",
-    default 4h), ``max_concurrent``, ``retries`` (default 0), ``doc``, ``title``, ``tags``.
+    default 4h), ``max_concurrent``, ``retries`` (default 0), ``doc``, ``title``, ``tags``;
+    and for containers: ``pod_spec`` (a dict merged into the node's Kubernetes pod spec:
+    node selector, tolerations, volumes...), ``run_as_root`` (default False: pods run as a
+    non-root user and pass Pod Security "restricted"), ``network`` (default False: local
+    containers get no network).
     """
 
     kind: ClassVar[str] = "Node"

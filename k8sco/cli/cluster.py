@@ -197,16 +197,9 @@ def _graph(obj: Mapping[str, Any]) -> Graph:
 
 def recorded_states(graph: Graph, obj: Mapping[str, Any]) -> dict[str, NodeState]:
     """The Exec states the controller recorded in the Pipeline's status."""
-    from k8sco.render.pipeline import node_state, parse_timestamp
+    from k8sco.render.pipeline import recorded_states as from_status
 
-    status = obj.get("status") or {}
-    start = status.get("startTime")
-    base = parse_timestamp(start) if start else 0.0
-    out: dict[str, NodeState] = {}
-    for key, record in (status.get("nodes") or {}).items():
-        if key.isdigit() and int(key) < len(graph.paths):
-            out[graph.paths[int(key)]] = node_state(record, base)
-    return out
+    return from_status(graph, obj.get("status") or {})
 
 
 # --- list, status, logs ---------------------------------------------------------------------

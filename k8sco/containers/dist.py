@@ -106,7 +106,11 @@ def _build_wheel(root: str, wheel_dir: str) -> None:
             os.makedirs(os.path.dirname(os.path.join(src, rel)), exist_ok=True)
             shutil.copy2(os.path.join(root, rel), os.path.join(src, rel))
         cmd = [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", out, src]
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        # A fixed zip timestamp makes the wheel byte-for-byte the same in every checkout of the
+        # same sources, so the engine's layer cache is shared between them (SOURCE_DATE_EPOCH
+        # is honoured by the wheel builder: reproducible-builds.org).
+        env = {**os.environ, "SOURCE_DATE_EPOCH": "315532800"}
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
         if proc.returncode != 0:
             tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-20:])
             raise BuildError(

@@ -30,6 +30,9 @@ LEASES = "/apis/coordination.k8s.io/v1"
 CORE = "/api/v1"
 
 MERGE_PATCH = "application/merge-patch+json"
+# batch/v1 Jobs orphan their pods when a DELETE names no policy (k8s-jobs.md §3), so every
+# delete k8sco sends names one.
+BACKGROUND = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"}
 
 
 class Cluster:

@@ -23,7 +23,7 @@ from typing import Any
 
 from k8sco.engine import Graph
 from k8sco.errors import ClusterError, Conflict, Gone, K8scoError, NotFound
-from k8sco.kube.client import CORE, JOBS, MERGE_PATCH, PIPELINES, Cluster
+from k8sco.kube.client import BACKGROUND, CORE, JOBS, MERGE_PATCH, PIPELINES, Cluster
 from k8sco.kube.lease import LeaderElector
 from k8sco.reconcile import Event, Reconciliation, reconcile
 from k8sco.render.constants import (
@@ -41,9 +41,6 @@ from k8sco.tree import Node
 log = logging.getLogger("k8sco.controller")
 
 Key = tuple[str, str]  # (namespace, pipeline name)
-
-# batch/v1 Jobs orphan their pods when a DELETE names no policy (k8s-jobs.md §3).
-BACKGROUND = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"}
 
 
 @dataclass
@@ -276,11 +273,7 @@ class Controller:
                 self.cluster.request(
                     "DELETE",
                     f"{self.cluster.ns_path(JOBS, 'jobs', ns)}/{name}",
-                    body={
-                        "kind": "DeleteOptions",
-                        "apiVersion": "v1",
-                        "propagationPolicy": "Background",
-                    },
+                    body=BACKGROUND,
                 )
                 self.stats.jobs_deleted += 1
             except NotFound:

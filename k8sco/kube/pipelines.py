@@ -12,14 +12,13 @@ from collections.abc import Iterator
 from typing import Any
 
 from k8sco.errors import ClusterError, Conflict, NotFound, UsageError
-from k8sco.kube.client import CORE, JOBS, MERGE_PATCH, PIPELINES, Cluster
+from k8sco.kube.client import BACKGROUND, CORE, JOBS, MERGE_PATCH, PIPELINES, Cluster
 from k8sco.render.constants import CRD_NAME, LABEL_PIPELINE, PLURAL
 
 INSTALL_HINT = (
     "install k8sco into the cluster first: kubectl apply -f manifests/ "
     "(or helm install k8sco charts/k8sco)"
 )
-BACKGROUND = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"}
 
 
 def _missing_type(exc: NotFound) -> bool:

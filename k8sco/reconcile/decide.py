@@ -22,7 +22,7 @@ from typing import Any
 from k8sco import engine
 from k8sco.engine import Evaluation, Graph, NodeState, State
 from k8sco.reconcile.observe import job_state, parse_time
-from k8sco.render.pipeline import node_state, render_status
+from k8sco.render.pipeline import recorded_states, render_status
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ def reconcile(
     spec = pipeline.get("spec") or {}
     prior_status = pipeline.get("status") or {}
     base = parse_time(prior_status.get("startTime")) or now
-    prior = _decode_nodes(graph, prior_status.get("nodes"), base)
+    prior = recorded_states(graph, prior_status)
     stopped = bool(spec.get("stop"))
     rerun = spec.get("rerun") or {}
     token = rerun.get("token") or prior_status.get("rerunToken")
@@ -123,17 +123,6 @@ def reconcile(
         events=_events(graph, prior, recorded, prior_status.get("phase"), new_status["phase"]),
         finished=completed,
     )
-
-
-def _decode_nodes(graph: Graph, nodes: Any, base: float) -> dict[str, NodeState]:
-    out: dict[str, NodeState] = {}
-    for key, record in (nodes or {}).items():
-        if key.isdigit() and int(key) < len(graph.paths) and isinstance(record, Mapping):
-            try:
-                out[graph.paths[int(key)]] = node_state(record, base)
-            except (KeyError, ValueError, TypeError):
-                continue  # a record this version cannot read: the Jobs still tell the truth
-    return out
 
 
 def _merge_patch(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:

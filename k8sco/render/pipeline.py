@@ -220,6 +220,22 @@ def node_state(record: Mapping[str, Any], t0: float) -> NodeState:
     )
 
 
+def recorded_states(graph: Graph, status: Mapping[str, Any]) -> dict[str, NodeState]:
+    """The Exec states a Pipeline's ``status`` records, by path (the inverse of
+    :func:`render_status`'s ``nodes``). Records this version cannot read are left out: the
+    Jobs still tell the truth about their nodes."""
+    start = status.get("startTime")
+    t0 = parse_timestamp(start) if start else 0.0
+    out: dict[str, NodeState] = {}
+    for key, record in (status.get("nodes") or {}).items():
+        if key.isdigit() and int(key) < len(graph.paths) and isinstance(record, Mapping):
+            try:
+                out[graph.paths[int(key)]] = node_state(record, t0)
+            except (KeyError, ValueError, TypeError):
+                continue
+    return out
+
+
 def render_status(
     graph: Graph,
     recorded: Mapping[str, NodeState],
@@ -275,6 +291,7 @@ __all__ = [
     "node_state",
     "parse_timestamp",
     "phase",
+    "recorded_states",
     "render_all",
     "render_pipeline",
     "render_status",
