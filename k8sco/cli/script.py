@@ -25,9 +25,9 @@ from k8sco import loading, native, tree
 from k8sco.errors import K8scoError, PipelineTypeError, UsageError
 
 MAIN_KWARGS = ("env", "cpu", "mem", "gpu", "image")
-_RESERVED = {
-    "--apply": "--apply (run on Kubernetes) is not available yet; use --local",
-}
+# With --apply, these k8sco apply options may follow (as --option=value, or --wait).
+APPLY_OPTIONS = ("kubeconfig", "context", "namespace", "name", "image", "controller")
+MODES = "[--local | --apply [--wait] [--name=N] [--image=I] [--namespace=NS] ...]"
 
 
 def main(default: Any = None, **kwargs: Any) -> None:
@@ -66,9 +66,9 @@ def run_main(
     funcs = loading.functions(module)
     args = list(argv)
     local = _take_flag(args, "--local")
-    for flag, message in _RESERVED.items():
-        if flag in args:
-            raise UsageError(message)
+    apply = _take_apply(args)
+    if local and apply is not None:
+        raise UsageError("give --local or --apply, not both")
     want_help = _take_flag(args, "-h") | _take_flag(args, "--help")
     name: str | None = None
     if args and not args[0].startswith("-"):
@@ -92,7 +92,21 @@ def run_main(
             f"{os.path.basename(file)}: no function {name!r}; functions: "
             + (", ".join(funcs) or "none")
         )
-    return _call(func, name, args, file, local, kwargs)
+    return _call(func, name, args, file, local, kwargs, apply)
+
+
+def _take_apply(args: list[str]) -> dict[str, Any] | None:
+    """Remove ``--apply`` and its options from ``args``; None when it is not there."""
+    if not _take_flag(args, "--apply"):
+        return None
+    options: dict[str, Any] = {"wait": _take_flag(args, "--wait")}
+    for key in APPLY_OPTIONS:
+        prefix = f"--{key}="
+        found = [a for a in args if a.startswith(prefix)]
+        for arg in found:
+            args.remove(arg)
+        options[key] = found[-1][len(prefix) :] if found else None
+    return options
 
 
 def _call(
@@ -102,11 +116,13 @@ def _call(
     file: str,
     local: bool,
     kwargs: dict[str, Any],
+    apply: dict[str, Any] | None = None,
 ) -> int:
     label = f"{os.path.basename(file)}:{name}"
     is_pipeline = loading.returns_node(func)
-    if local and not is_pipeline:
-        raise UsageError(f"{label} is not a pipeline function (-> co.Serial etc.); drop --local")
+    if (local or apply is not None) and not is_pipeline:
+        flag = "--local" if local else "--apply"
+        raise UsageError(f"{label} is not a pipeline function (-> co.Serial etc.); drop {flag}")
     decoded = loading.decode_args(func, args, label)
     token = tree.set_code_root(os.path.dirname(file))
     try:
@@ -120,6 +136,12 @@ def _call(
     if not isinstance(result, tree.Node):
         raise UsageError(f"{label}() returned {type(result).__name__}, not a node")
     apply_defaults(result, kwargs)
+    if apply is not None:
+        from k8sco.cli.cluster import apply_tree, connect
+
+        cluster = connect(apply["kubeconfig"], apply["context"], apply["namespace"])
+        mode = apply["controller"] or "auto"
+        return apply_tree(cluster, result, name, apply["name"], apply["image"], apply["wait"], mode)
     if not local:
         print(result)
         return 0
@@ -177,7 +199,7 @@ def help_text(
     if chosen is not None and chosen in funcs:
         doc = inspect.getdoc(funcs[chosen]) or ""
         lines = [
-            f"usage: python {script} {chosen} [--param=value ...] [--local]",
+            f"usage: python {script} {chosen} [--param=value ...] {MODES}",
             "",
             "  " + describe_function(chosen, funcs[chosen]),
         ]
@@ -186,7 +208,10 @@ def help_text(
         return "\n".join(lines)
     pipelines = {n: f for n, f in funcs.items() if loading.returns_node(f)}
     others = {n: f for n, f in funcs.items() if n not in pipelines}
-    lines = [f"usage: python {script} [FUNC] [--param=value ...] [--local]", ""]
+    lines = [
+        f"usage: python {script} [FUNC] [--param=value ...] {MODES}",
+        "",
+    ]
     lines.append("pipelines (print the tree; --local runs it on this machine):")
     for n, f in pipelines.items():
         mark = "   (default)" if default is not None and f is default else ""

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import k8sco as co
-from k8sco.cli.script import run_main
+from k8sco.cli.script import MODES, run_main
 from k8sco.errors import PipelineTypeError
 
 SCRIPT = """
@@ -87,7 +87,7 @@ def test_help_lists_the_functions(script: Path) -> None:
     result = python(script, "-h")
     assert result.returncode == 0
     assert result.stdout.splitlines() == [
-        "usage: python pipe.py [FUNC] [--param=value ...] [--local]",
+        "usage: python pipe.py [FUNC] [--param=value ...] " + MODES,
         "",
         "pipelines (print the tree; --local runs it on this machine):",
         "  build(n: int = 2) -> Serial   (default)",
@@ -103,7 +103,8 @@ def test_help_lists_the_functions(script: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--apply"], "k8sco: --apply (run on Kubernetes) is not available yet; use --local"),
+        (["--apply", "--local"], "k8sco: give --local or --apply, not both"),
+        (["add", "--apply"], "k8sco: pipe.py:add is not a pipeline function"),
         (["nosuch"], "k8sco: pipe.py: no function 'nosuch'; functions: build, other, add, shout"),
         (["--n=x"], "k8sco: pipe.py:build: --n='x' is not a valid int"),
         (["add", "--local"], "k8sco: pipe.py:add is not a pipeline function"),

@@ -132,3 +132,33 @@ def test_status_json_is_compact(target: Target) -> None:
     pipeline = target.get("pipeline", name)
     assert pipeline["status"]["progress"] == "50/50"
     assert len(json.dumps(pipeline["status"]["nodes"])) < 50 * 40
+
+
+def test_python_file_apply_through_co_main(target: Target) -> None:
+    import subprocess
+    import sys
+
+    from .conftest import REPO
+
+    name = target.name("script")
+    result = subprocess.run(
+        [
+            sys.executable,
+            "examples/primes.py",
+            "--n=20",
+            "--apply",
+            "--wait",
+            f"--name={name}",
+            f"--image={target.image}",
+            f"--kubeconfig={target.kubeconfig}",
+            f"--namespace={target.namespace}",
+            "--controller=cluster",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+        env=target.env,
+    )
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert target.k8sco("logs", name, "/seive").stdout.strip() == "[2, 3, 5, 7, 11, 13, 17, 19]"
