@@ -145,7 +145,7 @@ class Controller:
                     backoff = 0.1
             except Gone:
                 log.info("%s watch expired; listing again", kind)
-            except (ClusterError, ValueError) as exc:
+            except Exception as exc:  # a watch must outlive any one failure
                 self.stats.errors += 1
                 log.warning("%s watch failed (%s); retrying in %.1fs", kind, exc, backoff)
                 self.stop.wait(backoff)
@@ -383,9 +383,12 @@ class Controller:
                     break
                 try:
                     self.sync(key)
-                except ClusterError as exc:
+                except Exception as exc:  # one pipeline's trouble must not stop the others
                     self.stats.errors += 1
-                    log.warning("reconciling %s/%s failed (%s); will retry", *key, exc)
+                    if isinstance(exc, ClusterError):
+                        log.warning("reconciling %s/%s failed (%s); will retry", *key, exc)
+                    else:
+                        log.exception("reconciling %s/%s failed; will retry", *key)
                     with self._cond:
                         self._dirty.add(key)
                     self.stop.wait(0.2)
