@@ -26,6 +26,51 @@ def images_of(root: Node) -> dict[Image, list[str]]:
     return found
 
 
+def build_and_distribute(
+    root: Node,
+    code_root: str,
+    *,
+    registry: str | None = None,
+    load: str = "auto",
+    kind_cluster: str | None = None,
+    base_image: str | None = None,
+    ca_bundle: str | None = None,
+    quiet: bool = False,
+) -> list[tuple[Image, str, str, list[str]]]:
+    """Build each ``co.Image`` of the tree, then push it or load it into kind as the
+    context says: ``(image, reference, what was done, node paths)`` per image. Raises
+    BuildError (exit 2) before anything reaches a cluster when a build fails."""
+    from k8sco.containers import distribute
+    from k8sco.containers.build import Builder
+    from k8sco.containers.progress import StreamDisplay
+
+    context = distribute.kube_context()
+    out = []
+    with (
+        StreamDisplay(quiet=quiet) as display,
+        Builder.from_env(
+            os.environ,
+            display=display,
+            registry=registry,
+            base_image=base_image,
+            ca_bundle=ca_bundle,
+        ) as builder,
+    ):
+        for image, paths in images_of(root).items():
+            result = builder.build(image, code_root)
+            done = ["built" if result.built else "up to date"]
+            how = distribute.decide(result.ref, load, context)
+            if how == "push":
+                sent = distribute.push(builder.client, result.ref, display)
+                done.append("pushed" if sent else "already pushed")
+            elif how == "kind":
+                cluster = distribute.kind_cluster_name(context, kind_cluster)
+                distribute.kind_load(result.ref, cluster, display)
+                done.append(f"loaded into kind {cluster}")
+            out.append((image, result.ref, ", ".join(done), paths))
+    return out
+
+
 def result_lines(rows: Iterable[tuple[str, str, str]]) -> list[str]:
     """``REFERENCE  what happened  (nodes)`` lines, aligned. Pure."""
     rows = list(rows)
@@ -85,41 +130,24 @@ def build(
     done and the nodes that use it. Exit status 2 when a build fails.
     """
     from k8sco import loading
-    from k8sco.containers import distribute
-    from k8sco.containers.build import Builder
-    from k8sco.containers.progress import StreamDisplay
 
     loaded = loading.load(target, args)
-    images = images_of(loaded.root)
-    if not images:
+    if not images_of(loaded.root):
         click.echo(f"{target}: no node has a co.Image; nothing to build", err=True)
         return
-    context = distribute.kube_context()
-    rows = []
-    with (
-        StreamDisplay(quiet=quiet) as display,
-        Builder.from_env(
-            os.environ,
-            display=display,
-            registry=registry,
-            base_image=base_image,
-            ca_bundle=ca_bundle,
-        ) as builder,
-    ):
-        for image, paths in images.items():
-            result = builder.build(image, loaded.code_root)
-            done = ["built" if result.built else "up to date"]
-            how = distribute.decide(result.ref, load, context)
-            if how == "push":
-                sent = distribute.push(builder.client, result.ref, display)
-                done.append("pushed" if sent else "already pushed")
-            elif how == "kind":
-                cluster = distribute.kind_cluster_name(context, kind_cluster)
-                distribute.kind_load(result.ref, cluster, display)
-                done.append(f"loaded into kind {cluster}")
-            rows.append((result.ref, ", ".join(done), _nodes_text(paths)))
+    built = build_and_distribute(
+        loaded.root,
+        loaded.code_root,
+        registry=registry,
+        load=load,
+        kind_cluster=kind_cluster,
+        base_image=base_image,
+        ca_bundle=ca_bundle,
+        quiet=quiet,
+    )
+    rows = [(ref, done, _nodes_text(paths)) for _, ref, done, paths in built]
     click.echo("\n".join(result_lines(rows)))
     sys.stdout.flush()
 
 
-__all__ = ["build", "images_of", "result_lines"]
+__all__ = ["build", "build_and_distribute", "images_of", "result_lines"]

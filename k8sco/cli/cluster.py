@@ -82,7 +82,25 @@ def apply(
 
     loaded = loading.load(target, args)
     cluster = connect(kubeconfig, context, namespace)
-    sys.exit(apply_tree(cluster, loaded.root, loaded.func, name, image, wait, mode))
+    refs = None if image else built_images(loaded.root, loaded.code_root)
+    sys.exit(apply_tree(cluster, loaded.root, loaded.func, name, image, wait, mode, refs))
+
+
+def built_images(root: Any, code_root: str) -> dict[str, str] | None:
+    """The references of the tree's images that need a build, built (and pushed or loaded
+    into kind) first; None when no node's image needs one."""
+    from k8sco.image import Image
+    from k8sco.render.jobs import image_key, needs_build
+
+    if not any(
+        isinstance(n.params.get("image"), Image) and needs_build(n.params["image"])
+        for n in root.stream()
+    ):
+        return None
+    from k8sco.cli.build import build_and_distribute
+
+    built = build_and_distribute(root, code_root, registry=os.environ.get("K8SCO_REGISTRY"))
+    return {image_key(img): ref for img, ref, _, _ in built}
 
 
 def apply_tree(
@@ -93,6 +111,7 @@ def apply_tree(
     image: str | None,
     wait: bool,
     mode: str,
+    image_refs: dict[str, str] | None = None,
 ) -> int:
     """Create the Pipeline for ``root`` and, as asked, follow it; the exit code."""
     from k8sco.kube import lease, pipelines
@@ -104,7 +123,7 @@ def apply_tree(
         name = f"{names.pipeline_name_from(func)}-{secrets.token_hex(3)}"
     names.check_pipeline_name(name)
     # Every Job is rendered (and so checked) before anything reaches the cluster.
-    docs = render_all(root, name, cluster.namespace, image)
+    docs = render_all(root, name, cluster.namespace, image, image_refs=image_refs)
     pipeline = docs[0]
     if mode == "auto":
         try:

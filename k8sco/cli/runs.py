@@ -27,14 +27,21 @@ def run_local(
     args: Sequence[str],
     file_arg: str | None = None,
     plain: bool = False,
+    docker: bool = False,
 ) -> int:
-    """Run a tree on the local runner, show its progress and summary; the exit code."""
+    """Run a tree on the local runner, show its progress and summary; the exit code.
+
+    With ``docker``, every Exec node runs in its image (built first where it is a
+    ``co.Image``; a node naming none gets the pipeline's directory in a Python image)."""
     from k8sco.local import runner
     from k8sco.local.progress import LiveProgress, PlainProgress, Progress
 
+    code_root = os.path.dirname(os.path.abspath(file))
+    images = _build_images(root, code_root) if docker else None
     spec = runner.RunSpec(
         root=root,
-        code_root=os.path.dirname(os.path.abspath(file)),
+        images=images,
+        code_root=code_root,
         meta={
             "file": os.path.abspath(file),
             "file_arg": file_arg or os.path.basename(file),
@@ -67,6 +74,20 @@ def run_local(
     return result.exit_code
 
 
+def _build_images(root: Node, code_root: str) -> dict[str, str]:
+    """Every Exec node's image reference, built where needed, before anything runs: a build
+    that fails stops here with exit 2 (a BuildError)."""
+    from k8sco.containers.build import Builder
+    from k8sco.containers.nodes import local_default, node_images
+    from k8sco.containers.progress import StreamDisplay
+
+    with (
+        StreamDisplay() as display,
+        Builder.from_env(os.environ, display=display) as builder,
+    ):
+        return node_images(root, code_root, builder, default=local_default(code_root))
+
+
 def _write(text: str) -> None:
     sys.stdout.write(text)
     sys.stdout.flush()
@@ -86,7 +107,12 @@ def _read(path: Path) -> str:
 @click.argument("target", metavar="FILE.py[:FUNC]")
 @click.argument("args", nargs=-1, type=click.UNPROCESSED, metavar="[--param=value]...")
 @click.option("--plain", is_flag=True, help="Plain lines instead of a live tree.")
-def run(target: str, args: tuple[str, ...], plain: bool) -> None:
+@click.option(
+    "--docker",
+    is_flag=True,
+    help="Run each node in its image (built first; needs a Docker engine).",
+)
+def run(target: str, args: tuple[str, ...], plain: bool, docker: bool) -> None:
     """Run a pipeline on this machine, each Exec node a child process.
 
     State and logs go to .k8sco/runs/<run id>/ in the current directory. Exit status: 0 when
@@ -96,7 +122,8 @@ def run(target: str, args: tuple[str, ...], plain: bool) -> None:
 
     loaded = loading.load(target, args)
     path, _ = loading.split_target(target)
-    sys.exit(run_local(loaded.root, loaded.file, loaded.func, loaded.args, path, plain))
+    code = run_local(loaded.root, loaded.file, loaded.func, loaded.args, path, plain, docker)
+    sys.exit(code)
 
 
 @click.command()

@@ -32,6 +32,7 @@ from k8sco.tree import Exec, Node
 GRACE = 2.0  # seconds between SIGTERM and SIGKILL when a node is stopped
 TIMEOUT, KILLED = "timeout", "killed"
 EXIT_INTERRUPTED = 130
+RUN_LABEL = "k8sco.io/run"  # on the containers of a docker-mode run
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,9 @@ class RunSpec:
     root: Node
     code_root: str
     meta: Mapping[str, Any]  # pipeline file, function, args; written to run.json
+    # Docker mode (``k8sco run --docker``): the image of each Exec node, by path. Each node
+    # then runs in a container through a shim process the runner treats like any child.
+    images: Mapping[str, str] | None = None
 
 
 def run(
@@ -120,6 +124,8 @@ class _Runner:
                 self._loop()
         finally:  # also when the loop fails: no child outlives it, and its states are kept
             self._kill_all()
+            if self.spec.images is not None:
+                self._remove_containers()
             self.waiter.close()
             self.progress.close()
             finished = time.time()
@@ -213,7 +219,10 @@ class _Runner:
             if rec.attempts > 1:
                 with open(log, "a", encoding="utf-8") as f:
                     f.write(f"[k8sco] attempt {rec.attempts}\n")
-            argv = processes.node_argv(node, self.dispatcher)
+            if self.spec.images is None:
+                argv = processes.node_argv(node, self.dispatcher)
+            else:
+                argv = self._container_argv(node, path)
             proc = processes.spawn(argv, self.spec.code_root, env, log)
         except OSError as exc:
             self._cannot_start(path, rec, exc, now)
@@ -223,6 +232,18 @@ class _Runner:
         self.cpu_used += cpu
         self.waiter.watch(proc)
         self._record(path, rec, now)
+
+    def _container_argv(self, node: Exec, path: str) -> list[str]:
+        from k8sco.containers import run  # docker loads only in docker mode
+
+        assert self.spec.images is not None
+        spec = run.node_spec(
+            node,
+            self.spec.images[path],
+            env={"K8SCO_PIPELINE": self.rundir.run_id, "K8SCO_NODE_PATH": path},
+            labels={RUN_LABEL: self.rundir.run_id},
+        )
+        return run.shim_argv(spec)
 
     def _cannot_start(self, path: str, rec: NodeState, exc: OSError, now: float) -> None:
         reason = f"cannot start: {exc.strerror or exc}"
@@ -289,6 +310,15 @@ class _Runner:
             self.recorded[child.path] = rec
             self.state_dicts[child.path] = rec.to_dict()
             del self.children[pid]
+
+    def _remove_containers(self) -> None:
+        """A shim killed with SIGKILL cannot remove its container: the run removes them all."""
+        from k8sco.containers import run
+
+        try:
+            run.remove_containers({RUN_LABEL: self.rundir.run_id})
+        except Exception as exc:  # the run's result stands; leftovers are only untidy
+            sys.stderr.write(f"k8sco: could not remove the run's containers: {exc}\n")
 
     def _record(self, path: str, rec: NodeState, now: float) -> None:
         self.recorded[path] = rec
