@@ -60,5 +60,10 @@ def render(
     pipeline = name if name is not None else pipeline_name_from(loaded.func)
     # Every Job is rendered even for --pipeline-only: a node that cannot become a valid Job
     # must fail now, not when the controller reaches it.
-    docs = render_all(loaded.root, pipeline, namespace, image)
+    from k8sco.cli.cluster import built_images
+
+    # Images that need a build are built (or found by their tag) first, so the Jobs name
+    # the references the cluster will run; with --image, nothing is built.
+    refs = None if image else built_images(loaded.root, loaded.code_root)
+    docs = render_all(loaded.root, pipeline, namespace, image, image_refs=refs)
     click.echo(dump_all(docs[:1] if pipeline_only else docs), nl=False)

@@ -129,3 +129,14 @@ def test_the_fake_clusters_pods_run_in_the_built_image(
         assert inside.stdout.split() == ["1000", "1.16.0"]
         pod = fake.objects("pods", "default")[0]
         assert pod["status"]["containerStatuses"][0]["containerID"].startswith("docker://")
+
+
+def test_render_names_the_built_image(
+    project: Path, builder: Builder, build_env: dict[str, str]
+) -> None:
+    ref = builder.build(
+        Image(copy_dir=".", reqs_py=["six==1.16.0"], name="run-primes"), str(project)
+    ).ref
+    rendered = k8sco(project, "render", "pipeline.py", env=build_env)
+    assert rendered.returncode == 0, rendered.stderr
+    assert rendered.stdout.count(f"image: {ref}") == 2  # both Jobs
