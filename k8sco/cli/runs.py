@@ -32,12 +32,19 @@ def run_local(
     """Run a tree on the local runner, show its progress and summary; the exit code.
 
     With ``docker``, every Exec node runs in its image (built first where it is a
-    ``co.Image``; a node naming none gets the pipeline's directory in a Python image)."""
+    ``co.Image``, the build's output on stderr; a node naming none gets the pipeline's
+    directory in a Python image). A failed build raises BuildError before anything runs."""
     from k8sco.local import runner
     from k8sco.local.progress import LiveProgress, PlainProgress, Progress
 
     code_root = os.path.dirname(os.path.abspath(file))
-    images = _build_images(root, code_root) if docker else None
+    images = None
+    if docker:
+        try:
+            images = _build_images(root, code_root)
+        except KeyboardInterrupt:  # nothing runs yet: as an interrupted run, without one
+            click.echo("k8sco: interrupted while building the images", err=True)
+            return runner.EXIT_INTERRUPTED
     spec = runner.RunSpec(
         root=root,
         images=images,
@@ -110,13 +117,22 @@ def _read(path: Path) -> str:
 @click.option(
     "--docker",
     is_flag=True,
-    help="Run each node in its image (built first; needs a Docker engine).",
+    help="Run each Exec node in a container of its image (needs a Docker engine).",
 )
 def run(target: str, args: tuple[str, ...], plain: bool, docker: bool) -> None:
     """Run a pipeline on this machine, each Exec node a child process.
 
     State and logs go to .k8sco/runs/<run id>/ in the current directory. Exit status: 0 when
-    the pipeline is done, 1 when it failed, 2 for bad input, 130 when interrupted.
+    the pipeline is done, 1 when it failed, 2 for bad input or a failed image build, 130 when
+    interrupted.
+
+    With --docker each Exec node runs in a container, as its Job would: the same command,
+    its env (plus K8SCO_PIPELINE and K8SCO_NODE_PATH), the code root /app as working
+    directory, uid 1000 (0 with run_as_root=True), cpu and mem as limits, and no network
+    unless the node sets network=True. A co.Image is built first (a failed build exits 2
+    before any node runs); a string image is used as it is, from the engine; a node with no
+    image runs in co.Image(copy_dir="."), the pipeline's directory on the default base image
+    (K8SCO_BASE_IMAGE). Containers are removed when their node ends, Ctrl-C included.
     """
     from k8sco import loading
 

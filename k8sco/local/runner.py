@@ -5,6 +5,11 @@ out of time, start processes (within the machine's cores), record each transitio
 the engine's transition functions, write the states, and sleep until a child exits, a
 deadline passes or a signal arrives. Ctrl-C (SIGINT or SIGTERM) stops every running node,
 records it ``killed`` and ends the run.
+
+Docker mode (``RunSpec.images``, ``k8sco run --docker``) changes only what a child is: a shim
+process (``python -m k8sco.containers.run``) that runs the node in its image and stops the
+container on SIGTERM. Containers carry the run's and the node's labels, so those of a shim
+killed after its grace, and any left at the end, are removed by the runner.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -32,7 +37,8 @@ from k8sco.tree import Exec, Node
 GRACE = 2.0  # seconds between SIGTERM and SIGKILL when a node is stopped
 TIMEOUT, KILLED = "timeout", "killed"
 EXIT_INTERRUPTED = 130
-RUN_LABEL = "k8sco.io/run"  # on the containers of a docker-mode run
+RUN_LABEL = "k8sco.io/run"  # on the containers of a docker-mode run: the run id
+NODE_LABEL = "k8sco.io/node-path"  # and the node's path
 
 
 @dataclass(frozen=True)
@@ -241,9 +247,15 @@ class _Runner:
             node,
             self.spec.images[path],
             env={"K8SCO_PIPELINE": self.rundir.run_id, "K8SCO_NODE_PATH": path},
-            labels={RUN_LABEL: self.rundir.run_id},
+            labels=self._labels(path),
         )
+        if node.get("run_as_root"):  # as its Job's pod would (DESIGN.md §2)
+            spec = replace(spec, user="0:0")
         return run.shim_argv(spec)
+
+    def _labels(self, path: str | None = None) -> dict[str, str]:
+        labels = {RUN_LABEL: self.rundir.run_id}
+        return labels if path is None else {**labels, NODE_LABEL: path}
 
     def _cannot_start(self, path: str, rec: NodeState, exc: OSError, now: float) -> None:
         reason = f"cannot start: {exc.strerror or exc}"
@@ -267,6 +279,10 @@ class _Runner:
         self.cpu_used = max(self.cpu_used - child.cpu, 0.0)
         self.waiter.forget(pid)
         child.signal_group(signal.SIGKILL)  # what the node left behind, as a container would
+        if self.spec.images is not None and child.proc.returncode < 0:
+            # A shim killed (after its grace) cannot remove its container: no node's
+            # container outlives its process, even until the end of the run.
+            self._remove_containers(child.path)
         rec = self.recorded[child.path]
         i = self.graph.index[child.path]
         if child.stop_reason == TIMEOUT:
@@ -311,12 +327,13 @@ class _Runner:
             self.state_dicts[child.path] = rec.to_dict()
             del self.children[pid]
 
-    def _remove_containers(self) -> None:
-        """A shim killed with SIGKILL cannot remove its container: the run removes them all."""
+    def _remove_containers(self, path: str | None = None) -> None:
+        """Remove (killing) the containers of the run, or of one node: a shim killed with
+        SIGKILL cannot remove its own."""
         from k8sco.containers import run
 
         try:
-            run.remove_containers({RUN_LABEL: self.rundir.run_id})
+            run.remove_containers(self._labels(path))
         except Exception as exc:  # the run's result stands; leftovers are only untidy
             sys.stderr.write(f"k8sco: could not remove the run's containers: {exc}\n")
 
