@@ -35,7 +35,7 @@ from k8sco.render.constants import (
     MANAGED_BY,
     PLURAL,
 )
-from k8sco.render.pipeline import decode_tree, job_for
+from k8sco.render.pipeline import decode_tree, job_for, timestamp
 from k8sco.tree import Node
 
 log = logging.getLogger("k8sco.controller")
@@ -300,7 +300,7 @@ class Controller:
 
     def _event(self, pipeline: Mapping[str, Any], event: Event) -> None:
         meta = pipeline["metadata"]
-        now = _rfc3339(self.clock())
+        now = timestamp(self.clock())
         body = {
             "apiVersion": "v1",
             "kind": "Event",
@@ -429,7 +429,3 @@ def _newer(obj: Mapping[str, Any], old: Mapping[str, Any] | None) -> bool:
     if a.isdigit() and b.isdigit():
         return int(a) >= int(b)
     return True
-
-
-def _rfc3339(seconds: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))

@@ -16,6 +16,7 @@ from typing import Any
 
 from k8sco.errors import ClusterError, Conflict, NotFound
 from k8sco.kube.client import LEASES, Cluster
+from k8sco.render.pipeline import parse_timestamp
 
 
 def _micro(seconds: float) -> str:
@@ -24,10 +25,7 @@ def _micro(seconds: float) -> str:
 
 
 def _parse(text: str | None) -> float | None:
-    if not text:
-        return None
-    value = text[:-1] + "+00:00" if text.endswith("Z") else text
-    return dt.datetime.fromisoformat(value).timestamp()
+    return parse_timestamp(text) if text else None
 
 
 def is_fresh(lease: Mapping[str, Any], now: float) -> bool:

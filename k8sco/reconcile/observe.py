@@ -7,23 +7,16 @@ answer off the same Jobs.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
 from k8sco.engine import NodeState, State
+from k8sco.render.pipeline import parse_timestamp
 
 
 def parse_time(text: str | None) -> float | None:
-    """Seconds since the epoch of an RFC 3339 timestamp (``2026-11-27T00:00:00Z``)."""
-    if not text:
-        return None
-    value = text[:-1] + "+00:00" if text.endswith("Z") else text
-    return dt.datetime.fromisoformat(value).timestamp()
-
-
-def format_time(seconds: float) -> str:
-    return dt.datetime.fromtimestamp(int(seconds), dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """Seconds since the epoch of an optional Kubernetes time (None when absent)."""
+    return parse_timestamp(text) if text else None
 
 
 def _condition(job: Mapping[str, Any], kind: str) -> Mapping[str, Any] | None:

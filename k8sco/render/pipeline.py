@@ -176,9 +176,10 @@ def timestamp(seconds: float) -> str:
 
 
 def parse_timestamp(text: str) -> float:
-    return (
-        dt.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.timezone.utc).timestamp()
-    )
+    """Seconds since the epoch of a Kubernetes time: ``2026-01-02T03:04:05Z``, also with
+    fractional seconds (MicroTime) or an explicit offset."""
+    value = text[:-1] + "+00:00" if text.endswith("Z") else text  # "Z" parses from 3.11 on
+    return dt.datetime.fromisoformat(value).timestamp()
 
 
 def node_record(rec: NodeState, t0: float) -> dict[str, Any] | None:
