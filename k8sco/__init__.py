@@ -12,6 +12,10 @@
 The names below are the public API; everything else is private.
 """
 
+# Conducto's `co.util` (magic_doc and the make*nodes helpers) is reachable as `co.util`,
+# and its `co.api` (Secrets) as `co.api`.
+from k8sco import api, util
+from k8sco._version import __version__
 from k8sco.errors import (
     DecodeError,
     K8scoError,
@@ -22,9 +26,8 @@ from k8sco.errors import (
     UsageError,
 )
 from k8sco.image import Image
+from k8sco.secrets import SecretRef
 from k8sco.tree import Exec, Node, Parallel, Serial
-
-__version__ = "0.1.0"
 
 __all__ = [
     "DecodeError",
@@ -37,10 +40,13 @@ __all__ = [
     "PipelineError",
     "PipelineTypeError",
     "RunError",
+    "SecretRef",
     "Serial",
     "UsageError",
     "__version__",
+    "api",
     "main",
+    "util",
 ]
 
 

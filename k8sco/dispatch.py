@@ -11,6 +11,11 @@ line on stderr for bad input (no such file, module or function, an unknown param
 value that does not decode). When the module raises while being imported, its traceback
 follows that line.
 
+This command line is a stable contract: a node's Job carries it as rendered by the k8sco
+that applied the pipeline, and the image may hold an older or newer k8sco. Its form and the
+encoding of every kind of value are pinned by tests/golden/call-contract.json
+(tests/render/test_call_contract.py says what may change: forms may be added, none removed).
+
 This runs once per node, so it imports only what it needs: no click, rich, yaml,
 kubernetes or docker (``k8sco._entry`` comes here before the CLI is imported).
 """

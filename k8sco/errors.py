@@ -13,7 +13,9 @@ translated where they enter k8sco, with ``raise ... from``.
     │   ├── PipelineTypeError       (also TypeError) a value of the wrong type, a native
     │   │                           function called with arguments that do not fit it
     │   ├── LoadError               a pipeline file or function that cannot be loaded
-    │   └── DecodeError             a ``--name=value`` that does not decode by its hint
+    │   ├── DecodeError             a ``--name=value`` that does not decode by its hint
+    │   └── RunDirError             a local run directory that is missing, incomplete or
+    │                               damaged (``k8sco status``, ``k8sco logs``)
     ├── RunError                    a run that could not be carried out (not a node failure)
     ├── BuildError                  an image that could not be built, pushed or loaded: exit 2
     └── ClusterError                the Kubernetes API refused or failed a request: exit 2
@@ -56,8 +58,13 @@ class DecodeError(UsageError):
     """A command-line value that does not decode by its parameter's type hint."""
 
 
+class RunDirError(UsageError):
+    """A local run directory that is incomplete or damaged: a file missing, unreadable or not
+    what k8sco wrote."""
+
+
 class RunError(K8scoError):
-    """A run that could not be carried out, e.g. a run directory that cannot be read."""
+    """A run that could not be carried out, e.g. a run directory that cannot be written."""
 
 
 class BuildError(K8scoError):
@@ -119,6 +126,7 @@ __all__ = [
     "NotFound",
     "PipelineError",
     "PipelineTypeError",
+    "RunDirError",
     "RunError",
     "UsageError",
 ]

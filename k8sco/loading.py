@@ -20,17 +20,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from k8sco import tree
+from k8sco import modules, tree
 from k8sco.errors import K8scoError, LoadError
-
-# Set while a pipeline file is being imported, so that a ``co.main()`` the file calls at
-# top level (outside an ``if __name__ == "__main__":`` guard) does nothing then.
-_importing: list[str] = []
 
 
 def importing() -> bool:
-    """True while k8sco imports a pipeline file (``co.main`` must not act then)."""
-    return bool(_importing)
+    """True while k8sco imports a user's file or module, to load a pipeline or to call a
+    native function (``co.main`` must not act then). One flag for both, kept by
+    :mod:`k8sco.modules`, which does all of k8sco's importing of user code."""
+    return modules.importing()
 
 
 @dataclass(frozen=True)
@@ -85,18 +83,23 @@ def load(target: str, args: Sequence[str] = ()) -> Loaded:
 def import_file(path: str) -> types.ModuleType:
     """Import the pipeline file at ``path`` (:func:`k8sco.modules.import_file`), with its
     directory as the code root while its top-level code builds nodes."""
-    from k8sco import modules
-
     token = tree.set_code_root(os.path.dirname(os.path.abspath(path)))
-    _importing.append(path)
     try:
         return modules.import_file(path)
+    except LoadError as exc:
+        cause = exc.__cause__
+        if isinstance(cause, K8scoError):
+            # k8sco refused a node the file's top-level code built: k8sco's one line, not
+            # the user's traceback.
+            raise type(cause)(f"{path}: {cause}") from cause
+        raise
     except K8scoError:
         raise
+    except SystemExit as exc:
+        raise LoadError(f"{path}: {_exit_text(exc)} while being imported; {_NO_EXIT}") from None
     except Exception as exc:  # modules translates what the file raises; this is a safety net
         raise LoadError(f"{path}: cannot be imported: {type(exc).__name__}: {exc}") from exc
     finally:
-        _importing.pop()
         tree.reset_code_root(token)
 
 
@@ -106,8 +109,18 @@ def call_user(func: Callable[..., Any], kwargs: dict[str, Any], label: str) -> A
         return func(**kwargs)
     except K8scoError as exc:
         raise type(exc)(f"{label}: {exc}") from exc
+    except SystemExit as exc:
+        raise LoadError(f"{label} {_exit_text(exc)}; {_NO_EXIT}") from None
     except Exception as exc:
         raise LoadError(f"{label} raised {type(exc).__name__}: {exc}") from exc
+
+
+_NO_EXIT = "a pipeline must return its tree (raise an exception to refuse its arguments)"
+
+
+def _exit_text(exc: SystemExit) -> str:
+    code = exc.code
+    return f"called sys.exit({code!r})" if code is not None else "called sys.exit()"
 
 
 # --- which function ---------------------------------------------------------------------

@@ -27,7 +27,8 @@ _importing: list[str] = []
 
 
 def importing() -> bool:
-    """True while :func:`import_file` runs a file's top-level code."""
+    """True while :func:`import_file` or :func:`import_module` runs user code's top level
+    (k8sco's one "importing" flag: ``co.main`` checks it)."""
     return bool(_importing)
 
 
@@ -88,6 +89,7 @@ def _same_file(a: str | None, b: str) -> bool:
 
 def import_module(name: str) -> ModuleType:
     """Import ``package.module`` by name, from ``sys.path``."""
+    _importing.append(name)  # its top-level co.main() must do nothing, as for a file
     try:
         return importlib.import_module(name)
     except ModuleNotFoundError as exc:
@@ -99,6 +101,8 @@ def import_module(name: str) -> ModuleType:
         raise LoadError(f"{name!r} is not a module name: {exc}") from None
     except Exception as exc:
         raise LoadError(f"{name}: cannot be imported: {_one_line(exc)}") from exc
+    finally:
+        _importing.pop()
 
 
 def _one_line(exc: BaseException) -> str:

@@ -22,7 +22,13 @@ same command typed in a terminal does what the node does:
 - ``A | B``: the first member the value fits; ``str`` is tried last when decoding. A value
   that would arrive as another member (``"5"`` for ``int | str``) is refused when the node
   is built.
-- No hint (or ``Any``): ``str``.
+- No hint and no default: ``str(value)`` (Conducto's serialization: a list, tuple or set
+  joined by commas, commas in items escaped ``\\,``; ``to_str()`` or ``bytes`` decoded when
+  the value has them), and the function receives that text. No hint but a default other
+  than ``None``: the default's class is the hint (``count=4`` is an ``int``,
+  ``show_sum=False`` a ``--show_sum``/``--no-show_sum`` flag); a value of another type is
+  taken when its text decodes as that class (``count="5"``), as Conducto's dispatcher does.
+  ``Any``: ``str``.
 
 An argument can carry any text but NUL (``argv`` is NUL-terminated) and lone surrogates
 (the command travels as UTF-8 JSON to Kubernetes); such values are refused when the node is
@@ -39,6 +45,8 @@ import types
 import typing
 from typing import Any, Literal, Union
 
+from k8sco.validate import MAX_ARG_BYTES, MAX_ARGV_BYTES
+
 _NONE_TYPE = type(None)
 _NULL_WORDS = frozenset({"null", "none"})
 _TRUE_WORDS = frozenset({"true", "1", "yes", "y", "on"})
@@ -48,6 +56,11 @@ _SEQUENCES = (list, tuple, set, frozenset)
 
 class NotEncodable(TypeError):
     """A value that does not fit its hint, or a hint that cannot be carried on a command line."""
+
+
+class NoHint:
+    """The hint of a parameter with neither a type hint nor a default: any value travels as
+    its text (Conducto's ``str(value)``) and the function receives that ``str``."""
 
 
 def unwrap(hint: Any) -> Any:
@@ -90,6 +103,8 @@ def _is_class(hint: Any, base: type | tuple[type, ...]) -> bool:
 def describe(hint: Any) -> str:
     """A short human name for a hint: ``int``, ``list[int]``, ``int | None``."""
     hint = unwrap(hint)
+    if hint is NoHint:
+        return "str"
     if _is_union(hint):
         return " | ".join(describe(m) for m in _members(hint))
     if hint is _NONE_TYPE:
@@ -153,6 +168,8 @@ def _has_from_str(hint: Any) -> bool:
 def fits(value: Any, hint: Any) -> bool:
     """True when ``value`` can be passed for a parameter with this hint."""
     hint = unwrap(hint)
+    if hint is NoHint:
+        return True
     if _is_union(hint):
         return any(fits(value, m) for m in _members(hint))
     if hint is _NONE_TYPE:
@@ -243,6 +260,8 @@ def encode(value: Any, hint: Any) -> str | None:
     its number and a ``str`` subclass for ``str`` as its text.
     """
     hint = unwrap(hint)
+    if hint is NoHint:
+        return conducto_text(value)
     if value is None:
         return "null" if allows_bool(hint) else None  # a bare --flag means True
     if _is_union(hint):
@@ -276,6 +295,21 @@ def encode(value: Any, hint: Any) -> str | None:
     return str(value)
 
 
+def conducto_text(value: Any) -> str:
+    """A value's text as Conducto serializes an argument without a type hint
+    (conducto/glue/method.py ``_make_quoted_command_parts``, conducto/shared/types.py
+    ``serialize``): an iterable's items joined by commas (commas escaped ``\\,``),
+    ``to_str()`` when the value has it, ``bytes`` decoded, ``str()`` otherwise."""
+    if isinstance(value, (list, tuple, set, frozenset, dict)):
+        return ",".join(conducto_text(v).replace(",", "\\,") for v in value)
+    to_str = getattr(value, "to_str", None)
+    if callable(to_str):
+        return str(to_str())
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value).decode("utf-8", errors="surrogateescape")
+    return str(value)
+
+
 def _encode_sequence(values: list[Any], hints: list[Any]) -> str:
     items = [encode(v, h) for v, h in zip(values, hints)]
     plain = [i for i in items if i is not None]
@@ -301,6 +335,10 @@ def decode(text: str | None, hint: Any) -> Any:
     Raises ``ValueError`` (or whatever a ``from_str`` raises) when the text does not decode.
     """
     hint = unwrap(hint)
+    if hint is NoHint:
+        if text is None:
+            raise ValueError("needs a value (str)")
+        return text
     if _is_union(hint):
         return _decode_union(text, hint)
     if text is None:
@@ -441,6 +479,7 @@ def _decode_iso(text: str, hint: Any) -> Any:
 # --- functions ----------------------------------------------------------------------------
 
 _SIGNATURES: dict[Any, tuple[Any, dict[str, Any]]] = {}
+_INFERRED: dict[Any, frozenset[str]] = {}
 
 
 def signature(func: Any) -> tuple[Any, dict[str, Any]]:
@@ -483,9 +522,32 @@ def signature(func: Any) -> tuple[Any, dict[str, Any]]:
     except Exception as exc:
         raise NotEncodable(f"{label}: its type hints cannot be resolved: {exc}") from exc
     hints.pop("return", None)
-    result = (sig, {name: hints.get(name, str) for name in sig.parameters})
+    inferred = set()
+    for name, param in sig.parameters.items():
+        if name in hints:
+            continue
+        if param.default is param.empty or param.default is None:
+            hints[name] = NoHint
+        else:  # Conducto's rule: the default's class is the hint
+            hints[name] = type(param.default)
+            inferred.add(name)
+    result = (sig, {name: hints[name] for name in sig.parameters})
+    for name in sig.parameters:
+        flag = name[3:]
+        if name.startswith("no_") and flag in sig.parameters and allows_bool(result[1][flag]):
+            raise NotEncodable(
+                f"{label}: parameters {flag!r} (a bool) and {name!r} clash on a command line, "
+                f"where --no-{flag} sets {flag}=False; rename one of them"
+            )
     _SIGNATURES[func] = result
+    _INFERRED[func] = frozenset(inferred)
     return result
+
+
+def inferred_from_default(func: Any) -> frozenset[str]:
+    """The parameters of ``func`` whose hint is their default's class (no type hint)."""
+    signature(func)
+    return _INFERRED.get(func, frozenset())
 
 
 def bind_arguments(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[str]:
@@ -502,6 +564,7 @@ def bind_arguments(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> 
         bound = sig.bind(*args, **kwargs)
     except TypeError as exc:
         raise NotEncodable(f"{label}: {exc}") from None
+    inferred = inferred_from_default(func)
     out = []
     for name, value in bound.arguments.items():
         hint = hints[name]
@@ -509,8 +572,16 @@ def bind_arguments(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> 
             ok = fits(value, hint)
         except NotEncodable as exc:
             raise NotEncodable(f"{label}: parameter {name!r}: {exc}") from None
-        if not ok:
-            advice = "; add a type hint to pass other types" if hint is str else ""
+        if not ok and name in inferred and _decodes_as(value, hint):
+            # Conducto passes str(value) and its dispatcher parses it by the default's
+            # class (conducto/glue/method.py _get_state), so count="5" reaches count=4 as 5.
+            hint = NoHint
+        elif not ok:
+            advice = (
+                " (the class of its default; add a type hint to pass other types)"
+                if name in inferred
+                else ""
+            )
             raise NotEncodable(
                 f"{label}: parameter {name!r} expects {describe(hint)}, got "
                 f"{type(value).__name__} {_short(value)}{advice}"
@@ -520,7 +591,23 @@ def bind_arguments(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> 
         if problem:
             raise NotEncodable(f"{label}: parameter {name!r}: {problem}")
         out.append(arg)
+    total = sum(len(arg.encode("utf-8")) + 1 for arg in out)
+    if total > MAX_ARGV_BYTES:
+        raise NotEncodable(
+            f"{label}: its arguments are {total:,} bytes together; k8sco keeps a node's command "
+            f"under {MAX_ARGV_BYTES:,} bytes (the OS limit, ARG_MAX, also holds the "
+            "environment): pass large data in a file"
+        )
     return out
+
+
+def _decodes_as(value: Any, hint: Any) -> bool:
+    """True when the value's Conducto text decodes as ``hint``."""
+    try:
+        decode(conducto_text(value), hint)
+    except Exception:  # a class called on the text may raise anything: it does not decode
+        return False
+    return True
 
 
 def _short(value: Any) -> str:
@@ -532,9 +619,14 @@ def _cannot_carry(arg: str) -> str | None:
     if "\0" in arg:
         return "a command line cannot carry NUL characters"
     try:
-        arg.encode("utf-8")
+        size = len(arg.encode("utf-8"))
     except UnicodeEncodeError:
         return "a command line cannot carry lone surrogates (text that is not UTF-8)"
+    if size > MAX_ARG_BYTES:
+        return (
+            f"its argument is {size:,} bytes; a process takes at most {MAX_ARG_BYTES:,} per "
+            "argument (Linux MAX_ARG_STRLEN): pass large data in a file and its path here"
+        )
     return None
 
 

@@ -14,6 +14,17 @@ from enum import Enum
 from typing import Any
 
 from k8sco.errors import PipelineError, PipelineTypeError
+from k8sco.secrets import SecretRef
+from k8sco.validate import (
+    INT32_MAX,
+    INT64_MAX,
+    MAX_ARG_BYTES,
+    env_name_problem,
+    image_reference_problem,
+    name_problem,
+    parse_quantity,
+    text_problem,
+)
 
 
 class Inherit(Enum):
@@ -35,8 +46,6 @@ class ParamSpec:
     doc: str = ""
 
 
-# Kubernetes quantity: a decimal number with an optional SI or binary suffix.
-_QUANTITY = re.compile(r"^[+]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+|[numkMGTPE]|[KMGTPE]i)?$")
 _DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|ms|s|m|h|d|w)")
 _DURATION_UNITS = {
     "ns": 1e-9,
@@ -48,23 +57,11 @@ _DURATION_UNITS = {
     "d": 86400,
     "w": 7 * 86400,
 }
-_CPU_SUFFIX = {"m": 1e-3, "n": 1e-9, "u": 1e-6, "k": 1e3}
-_MEM_SUFFIX = {
-    "": 1,
-    "k": 1e3,
-    "M": 1e6,
-    "G": 1e9,
-    "T": 1e12,
-    "P": 1e15,
-    "E": 1e18,
-    "m": 1e-3,
-    "Ki": 2**10,
-    "Mi": 2**20,
-    "Gi": 2**30,
-    "Ti": 2**40,
-    "Pi": 2**50,
-    "Ei": 2**60,
-}
+# The largest amounts Kubernetes can hold: a CPU request is counted in int64 millicores
+# (Quantity.MilliValue), memory in int64 bytes (Quantity.Value); mem as a number is GiB.
+MAX_CPU_CORES = INT64_MAX / 1000
+MAX_MEM_BYTES = INT64_MAX
+MAX_MEM_GB = MAX_MEM_BYTES / 2**30
 
 
 def _fail(path: str, name: str, message: str) -> PipelineError:
@@ -105,47 +102,76 @@ def parse_duration(text: str) -> float:
 def cpu_cores(value: float | str) -> float:
     """Cores in a ``cpu`` value: a number of cores or a Kubernetes quantity (``"500m"``)."""
     if isinstance(value, str):
-        suffix = value[-1] if value[-1] in _CPU_SUFFIX else ""
-        return float(value[: len(value) - len(suffix)]) * _CPU_SUFFIX.get(suffix, 1)
+        return float(parse_quantity(value.strip())[0])
     return float(value)
 
 
 def mem_bytes(value: float | str) -> int:
     """Bytes in a ``mem`` value: GB as a number (2 → 2 GiB) or a quantity (``"512Mi"``)."""
     if isinstance(value, str):
-        match = re.match(r"^(.*?)([KMGTPE]i|[kMGTPEm])?$", value)
-        assert match is not None
-        number, suffix = match.group(1), match.group(2) or ""
-        return int(float(number) * _MEM_SUFFIX[suffix])
+        return int(parse_quantity(value.strip())[0])
     return int(value * 2**30)
 
 
 def _check_resource(path: str, name: str, value: Any) -> Any:
     if _is_number(value):
-        if not math.isfinite(value) or value <= 0:
-            raise _fail(path, name, f"must be a positive number, got {value!r}")
-        return value
-    if isinstance(value, str):
-        if not _QUANTITY.match(value.strip()):
+        limit = MAX_CPU_CORES if name == "cpu" else MAX_MEM_GB
+        unit = "cores" if name == "cpu" else "GB"
+        # Compared before any float conversion: int(10**400) has no float.
+        if not (isinstance(value, int) or math.isfinite(value)) or not 0 < value <= limit:
             raise _fail(
-                path,
-                name,
-                f"must be a number or a Kubernetes quantity such as '500m' or '512Mi', "
-                f"got {value!r}",
+                path, name, f"must be a positive number of {unit} up to {limit:.4g}, got {value!r}"
             )
-        q = value.strip()
-        amount = cpu_cores(q) if name == "cpu" else mem_bytes(q)
-        if amount <= 0:
-            raise _fail(path, name, f"must be positive, got {value!r}")
+        if name == "mem" and value * 2**30 < 1:  # 0 bytes would mean "no limit" to Docker
+            raise _fail(path, name, f"must be at least one byte, got {value!r} GB")
+        return value
+    if not isinstance(value, str):
+        raise _type_fail(path, name, "a number or a quantity string", value)
+    q = value.strip()
+    example = "'500m' or '2'" if name == "cpu" else "'512Mi' or '2Gi'"
+    try:
+        amount, has_unit = parse_quantity(q)
+    except ValueError:
+        raise _fail(
+            path,
+            name,
+            f"must be a number or a Kubernetes quantity such as {example}, got {value!r}",
+        ) from None
+    if amount <= 0:
+        raise _fail(path, name, f"must be positive, got {value!r}")
+    if name == "cpu":
+        if amount * 1000 > INT64_MAX:
+            raise _fail(path, name, f"is {value!r}, beyond what Kubernetes can count")
         return q
-    raise _type_fail(path, name, "a number or a quantity string", value)
+    if not has_unit:
+        if amount > MAX_MEM_BYTES:
+            raise _fail(path, name, f"is {value!r}, beyond what Kubernetes can count")
+        # Kubernetes reads a bare quantity as bytes, a Conducto pipeline's mem as GB.
+        raise _fail(
+            path,
+            name,
+            f"is {value!r}, a quantity without a unit, which Kubernetes reads as bytes: write "
+            f"mem={float(amount)!r} (a number, in GB) or give a unit, e.g. '{q}Gi' or '512Mi'",
+        )
+    if amount != amount.to_integral_value():
+        # A fractional byte count draws the API server's warning "fractional byte value
+        # is invalid, must be an integer" (kubernetes pkg/api/pod/warnings.go).
+        raise _fail(
+            path,
+            name,
+            f"is {value!r}, which is not a whole number of bytes (the 'm' suffix is "
+            "thousandths: write '500Mi' for mebibytes)",
+        )
+    if amount > MAX_MEM_BYTES:
+        raise _fail(path, name, f"is {value!r}, beyond what Kubernetes can count")
+    return q
 
 
 def _check_gpu(path: str, name: str, value: Any) -> int:
     if not isinstance(value, int) or isinstance(value, bool):
         raise _type_fail(path, name, "a whole number of GPUs", value)
-    if value < 0:
-        raise _fail(path, name, f"must be 0 or more, got {value}")
+    if not 0 <= value <= INT64_MAX:  # an extended resource's quantity (int64)
+        raise _fail(path, name, f"must be from 0 to {INT64_MAX}, got {value}")
     return value
 
 
@@ -165,30 +191,47 @@ def _check_max_time(path: str, name: str, value: Any) -> float:
             raise _fail(path, name, str(exc)) from None
     else:
         raise _type_fail(path, name, "seconds or a duration string such as '4h'", value)
-    if not math.isfinite(seconds) or seconds <= 0:
-        raise _fail(path, name, f"must be a positive duration, got {value!r}")
+    # activeDeadlineSeconds is an int64 of seconds (batch/v1 JobSpec).
+    if not math.isfinite(seconds) or not 0 < seconds <= INT64_MAX:
+        raise _fail(
+            path, name, f"must be a positive duration up to {INT64_MAX} seconds, got {value!r}"
+        )
     return int(seconds) if seconds == int(seconds) else seconds
 
 
 def _check_max_concurrent(path: str, name: str, value: Any) -> int:
     if not isinstance(value, int) or isinstance(value, bool):
         raise _type_fail(path, name, "a whole number", value)
-    if value < 1:
-        raise _fail(path, name, f"must be 1 or more, got {value}")
+    if not 1 <= value <= INT32_MAX:
+        raise _fail(path, name, f"must be from 1 to {INT32_MAX}, got {value}")
     return value
 
 
 def _check_retries(path: str, name: str, value: Any) -> int:
     if not isinstance(value, int) or isinstance(value, bool):
         raise _type_fail(path, name, "a whole number", value)
-    if value < 0:
-        raise _fail(path, name, f"must be 0 or more, got {value}")
+    if not 0 <= value <= INT32_MAX:  # backoffLimit is an int32 (batch/v1 JobSpec)
+        raise _fail(path, name, f"must be from 0 to {INT32_MAX}, got {value}")
     return value
+
+
+# Container.imagePullPolicy's values (k8s.io/api/core/v1 types.go, PullPolicy).
+PULL_POLICIES = ("Always", "IfNotPresent", "Never")
+
+
+def _check_pull_policy(path: str, name: str, value: Any) -> str:
+    if value not in PULL_POLICIES:
+        raise _fail(path, name, f"must be one of {', '.join(PULL_POLICIES)}, not {value!r}")
+    return str(value)
 
 
 def _check_str(path: str, name: str, value: Any) -> str:
     if not isinstance(value, str):
         raise _type_fail(path, name, "a string", value)
+    # A title is one line shown in trees; a doc is free text (markdown).
+    problem = name_problem(value) if name == "title" else text_problem(value)
+    if problem:
+        raise _fail(path, name, problem)
     return value
 
 
@@ -196,22 +239,46 @@ def _check_tags(path: str, name: str, value: Any) -> list[str]:
     tags = [value] if isinstance(value, str) else value
     if not isinstance(tags, (list, tuple)) or not all(isinstance(t, str) for t in tags):
         raise _type_fail(path, name, "a string or a list of strings", value)
+    for tag in tags:
+        problem = name_problem(tag)
+        if problem:
+            raise _fail(path, name, f"has a tag that {problem}")
     return list(tags)
 
 
-def _check_env(path: str, name: str, value: Any) -> dict[str, str]:
+def _check_env(path: str, name: str, value: Any) -> dict[str, str | SecretRef]:
     if not isinstance(value, Mapping):
         raise _type_fail(path, name, "a dict of str to str", value)
-    out: dict[str, str] = {}
+    out: dict[str, str | SecretRef] = {}
     for key, val in value.items():
-        if not isinstance(key, str) or not isinstance(val, str):
-            raise _type_fail(path, f"env[{key!r}]", "str keys and values", val)
-        if not key or "=" in key or "\0" in key:
-            raise _fail(path, name, f"has an invalid variable name {key!r}")
+        if not isinstance(key, str) or not isinstance(val, (str, SecretRef)):
+            raise _type_fail(path, f"env[{key!r}]", "str keys and values (or co.SecretRef)", val)
+        problem = name_problem(key) or env_name_problem(key)
+        if problem:
+            raise _fail(path, name, f"has an invalid variable name: {problem}")
         if key.startswith("K8SCO_"):
             raise _fail(path, name, f"may not set {key!r}: K8SCO_* variables are set by k8sco")
+        if isinstance(val, SecretRef):  # a reference: its value stays in the Secret
+            out[key] = val
+            continue
+        problem = text_problem(val)
+        if problem:
+            raise _fail(path, f"env[{key!r}]", problem)
+        size = len(key.encode()) + len(val.encode()) + 1
+        if size > MAX_ARG_BYTES:  # an environment string has the same limit as an argument
+            raise _fail(
+                path,
+                f"env[{key!r}]",
+                f"is {size:,} bytes; a process takes at most {MAX_ARG_BYTES:,} per variable "
+                "(Linux MAX_ARG_STRLEN): pass large data in a file",
+            )
         out[key] = val
     return out
+
+
+# The builder writes an Image's env into a Dockerfile ENV line (k8sco.containers.context),
+# where a name must be a shell variable name.
+_DOCKERFILE_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def _check_image(path: str, name: str, value: Any) -> Any:
@@ -220,10 +287,50 @@ def _check_image(path: str, name: str, value: Any) -> Any:
     if isinstance(value, str):
         if not value.strip():
             raise _fail(path, name, "must not be empty")
+        problem = image_reference_problem(value)
+        if problem:
+            raise _fail(path, name, problem)
         return value
     if isinstance(value, Image):
+        problem = _image_problem(value)
+        if problem:
+            raise _fail(path, name, problem)
         return value
     raise _type_fail(path, name, "an image name or a co.Image", value)
+
+
+def _image_problem(image: Any) -> str | None:
+    """What makes a co.Image unbuildable, or a Dockerfile it generates say something else."""
+    if image.image is not None:
+        problem = image_reference_problem(image.image)
+        if problem:
+            return f"co.Image(image=...): {problem}"
+    for attr in ("dockerfile", "context", "copy_dir", "name"):
+        text = getattr(image, attr)
+        problem = name_problem(text) if text is not None else None
+        if problem:
+            return f"co.Image({attr}=...) {problem}"
+    for attr in ("reqs_py", "reqs_packages"):
+        for req in getattr(image, attr):
+            # Each item becomes part of a RUN line: a line break would start a new
+            # Dockerfile instruction.
+            problem = name_problem(req)
+            if problem:
+                return f"co.Image({attr}=...) has an item {req!r} that {problem}"
+    for key, val in image.env.items():
+        if not _DOCKERFILE_ENV_NAME.fullmatch(key):
+            return f"co.Image(env=...): {key!r} is not a valid variable name for an image"
+        problem = text_problem(val) or (
+            "contains a line break" if "\n" in val or "\r" in val else None
+        )
+        if problem:
+            return f"co.Image(env=...): the value of {key!r} {problem}"
+    for attr in ("docker_build_args", "path_map"):
+        for key, val in getattr(image, attr).items():
+            problem = name_problem(key) or text_problem(val)
+            if problem:
+                return f"co.Image({attr}=...): {key!r} {problem}"
+    return None
 
 
 def _check_pod_spec(path: str, name: str, value: Any) -> dict[str, Any]:
@@ -259,6 +366,15 @@ SPECS: dict[str, ParamSpec] = {
         ParamSpec("suppress_errors", False, Inherit.NONE, _check_bool, doc="done despite failures"),
         ParamSpec("max_time", 4 * 3600, Inherit.NEAREST, _check_max_time, doc="seconds"),
         ParamSpec(
+            "start_timeout",
+            None,
+            Inherit.NEAREST,
+            _check_max_time,
+            doc="seconds an Exec's pod may fail to start on a cluster (ErrImagePull, "
+            "Unschedulable, FailedCreate) before the node fails with that reason (default: "
+            "the controller's K8SCO_START_TIMEOUT, 10 minutes)",
+        ),
+        ParamSpec(
             "max_concurrent",
             None,
             Inherit.NONE,
@@ -278,6 +394,14 @@ SPECS: dict[str, ParamSpec] = {
             "tolerations, affinity, volumes, serviceAccountName, priorityClassName...); "
             "inherited per top-level field, the deepest node's value winning; validated "
             "against the PodSpec schema when set; merge rules in k8sco.render.podspec",
+        ),
+        ParamSpec(
+            "image_pull_policy",
+            None,
+            Inherit.NEAREST,
+            _check_pull_policy,
+            doc="the container's imagePullPolicy: Always, IfNotPresent or Never (default: "
+            "the cluster's, which is Always for a ':latest' or untagged image)",
         ),
         ParamSpec(
             "run_as_root",

@@ -10,7 +10,11 @@ Pure: building a tree does no I/O. Two ways to add a child, as in Conducto::
         co.Exec(check, 3).set(name="check")  # native functions take name through .set()
 
 A node's path is ``/`` for the root and ``/build/test a`` below it; paths are what the
-engine, the runners, the logs and the Kubernetes annotations use to name a node.
+engine, the runners, the logs and the Kubernetes annotations use to name a node. A name is
+visible text on one line (no control, bidirectional or invisible characters), at most
+``MAX_NAME`` characters; a tree is at most ``MAX_DEPTH`` levels deep. Commands and
+parameters are checked as they are set, so that a tree that builds can be written, run and
+rendered.
 """
 
 from __future__ import annotations
@@ -29,8 +33,15 @@ from k8sco import native
 from k8sco.errors import PipelineError, PipelineTypeError
 from k8sco.image import Image
 from k8sco.params import PARAM_NAMES, SPECS, Inherit, check_param
+from k8sco.secrets import SecretRef, env_from_json, env_to_json
+from k8sco.validate import MAX_ARG_BYTES, MAX_ARGV_BYTES, name_problem, text_problem
 
 SERIAL_FORMAT = 1
+# The deepest a node may be below the root. Trees are walked without recursion, but their
+# JSON nests three levels per tree level and Python's json module recurses (the default
+# recursion limit is 1000); no pipeline needs a fraction of this.
+MAX_DEPTH = 100
+MAX_NAME = 256  # characters in a node name
 
 _open_nodes: ContextVar[tuple[Node, ...]] = ContextVar("k8sco_open_nodes", default=())
 _code_root: ContextVar[str | None] = ContextVar("k8sco_code_root", default=None)
@@ -76,12 +87,38 @@ class Node:
     kind: ClassVar[str] = "Node"
     _can_have_children: ClassVar[bool] = True
 
+    # Every parameter is also an attribute (properties added below the class): assigning
+    # one is `.set(...)` for that parameter (None unsets it; `env` is replaced, not merged)
+    # and reading one gives what is set on this node, as in Conducto: None when unset (the
+    # default for skip, suppress_errors, stop_on_error, env and pod_spec), except `image`,
+    # which is inherited. `node.get(name)` gives the value in effect.
+    image: Any
+    env: Any
+    cpu: Any
+    mem: Any
+    gpu: Any
+    skip: Any
+    stop_on_error: Any
+    network: Any
+    suppress_errors: Any
+    max_time: Any
+    start_timeout: Any
+    max_concurrent: Any
+    retries: Any
+    doc: Any
+    title: Any
+    tags: Any
+    pod_spec: Any
+    image_pull_policy: Any
+    run_as_root: Any
+
     def __init__(self, *, name: str | None = None, **params: Any) -> None:
         self._name: str | None = None
         self._parent: Node | None = None
         self._children: dict[str, Node] = {}
         self._params: dict[str, Any] = {}
         self._tokens: list[Token[tuple[Node, ...]]] = []
+        self._height = 0  # levels below this node (0 for a leaf): the depth check's input
         open_nodes = _open_nodes.get()
         if name is not None and open_nodes:
             self._apply(params, _join(open_nodes[-1].path, name))
@@ -185,12 +222,26 @@ class Node:
                 "a node can be in one place only"
             )
         ancestor: Node | None = self
+        depth = 0
         while ancestor is not None:
             if ancestor is node:
                 raise PipelineError(f"{_join(self.path, name)}: a node cannot contain itself")
             ancestor = ancestor._parent
+            depth += 1
+        if depth + node._height > MAX_DEPTH:
+            where = _join(self.path, name)
+            where = where if len(where) <= 80 else "..." + where[-77:]
+            raise PipelineError(
+                f"{where}: the tree would be {depth + node._height} levels deep; k8sco takes "
+                f"at most {MAX_DEPTH}"
+            )
         node._parent, node._name = self, name
         self._children[name] = node
+        above: Node | None = self
+        height = node._height + 1
+        while above is not None and above._height < height:
+            above._height = height
+            above, height = above._parent, height + 1
 
     def _attach_to_open(self, name: str) -> None:
         open_nodes = _open_nodes.get()
@@ -250,6 +301,45 @@ class Node:
                 return node._params[param]
         return spec.default
 
+    # --- parameters as attributes (Conducto's ``node.cpu = 2``) --------------------------
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # A typo such as `node.cpus = 2` would otherwise set nothing and say nothing; a
+        # user's own subclass may keep its own attributes.
+        if (
+            name.startswith("_")
+            or name in _INSTANCE_ATTRS
+            or isinstance(getattr(type(self), name, None), property)
+            or type(self).__module__ != __name__
+        ):
+            object.__setattr__(self, name, value)
+            return
+        raise AttributeError(
+            f"{self._label()}: {self.kind} has no parameter or attribute {name!r}; node "
+            "parameters are: " + ", ".join(sorted(SPECS))
+        )
+
+    def _read_param(self, name: str) -> Any:
+        if name in self._params:
+            value = self._params[name]
+            if isinstance(value, dict):
+                return MappingProxyType(value)  # change it by assigning a new dict
+            return tuple(value) if isinstance(value, list) else value
+        if name == "image":  # Conducto's Node.image is the inherited one
+            return self.get("image")
+        spec = SPECS[name]
+        if spec.inherit is Inherit.NEAREST:
+            return (
+                None  # Conducto: None until set on this node (node.get gives the value in effect)
+            )
+        return MappingProxyType({}) if isinstance(spec.default, dict) else spec.default
+
+    def _write_param(self, name: str, value: Any) -> None:
+        if value is None:  # Conducto: node.cpu = None goes back to inherited or default
+            self._params.pop(name, None)
+            return
+        self._params[name] = check_param(self.kind, self._label(), name, value)
+
     def _lineage(self) -> Iterator[Node]:
         node: Node | None = self
         while node is not None:
@@ -260,11 +350,23 @@ class Node:
 
     def to_dict(self) -> dict[str, Any]:
         """The subtree as plain JSON-ready data (what ``serialize`` writes)."""
+        top = self._own_dict()
+        stack: list[tuple[Node, dict[str, Any]]] = [(self, top)]
+        while stack:  # no recursion: a deep tree must not exhaust the stack
+            node, data = stack.pop()
+            if node._children:
+                pairs: list[list[Any]] = []
+                for name, child in node._children.items():
+                    child_data = child._own_dict()
+                    pairs.append([name, child_data])
+                    stack.append((child, child_data))
+                data["children"] = pairs
+        return top
+
+    def _own_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"type": self.kind}
         if self._params:
             data["params"] = {k: _param_to_json(v) for k, v in self._params.items()}
-        if self._children:
-            data["children"] = [[name, child.to_dict()] for name, child in self._children.items()]
         return data
 
     def serialize(self) -> str:
@@ -282,22 +384,43 @@ class Node:
             data = json.loads(text)
         except ValueError as exc:
             raise PipelineError(f"not a serialized k8sco tree: {exc}") from None
+        except RecursionError:
+            raise PipelineError(
+                f"not a serialized k8sco tree: nested deeper than {MAX_DEPTH} levels"
+            ) from None
         if not isinstance(data, dict) or data.get("k8sco") != SERIAL_FORMAT:
             raise PipelineError("not a serialized k8sco tree (format 1 expected)")
         return Node.from_dict(data["root"])
 
     @staticmethod
     def from_dict(data: Mapping[str, Any]) -> Node:
+        root = Node._one_from_dict(data)
+        stack: list[tuple[Node, Any]] = [(root, data)]
+        while stack:  # no recursion: a deep tree must not exhaust the stack
+            node, node_data = stack.pop()
+            children = node_data.get("children", [])
+            if not isinstance(children, list):
+                raise PipelineError(f"{node.path}: children must be a list in a serialized tree")
+            for pair in children:
+                if not (isinstance(pair, list) and len(pair) == 2 and isinstance(pair[1], dict)):
+                    raise PipelineError(
+                        f"{node.path}: a child must be [name, node] in a serialized tree"
+                    )
+                child = Node._one_from_dict(pair[1])
+                node._add_child(pair[0], child)
+                stack.append((child, pair[1]))
+        return root
+
+    @staticmethod
+    def _one_from_dict(data: Mapping[str, Any]) -> Node:
         kind = data.get("type")
         cls = _KINDS.get(kind) if isinstance(kind, str) else None
         if cls is None:
             raise PipelineError(f"unknown node type {kind!r} in serialized tree")
         params = {k: _param_from_json(v) for k, v in data.get("params", {}).items()}
-        node: Node
-        node = Exec._restore(data["command"], params) if cls is Exec else cls(**params)
-        for name, child in data.get("children", []):
-            node[name] = Node.from_dict(child)
-        return node
+        if cls is Exec:
+            return Exec._restore(data.get("command"), params)
+        return cls(**params)
 
     def pretty(self) -> str:
         """The tree as text: one line per node with its type, path and command."""
@@ -353,8 +476,12 @@ class Exec(Node):
     def __init__(self, command: str | list[str] | Callable[..., Any], *args: Any, **kwargs: Any):
         self.function: str | None = None
         if callable(command):
+            try:
+                takes_params = self._takes_params(command)
+            except native.NotEncodable as exc:  # a lambda, a method, a builtin, a partial
+                raise PipelineTypeError(f"Exec: {exc}") from None
             self.command: str | list[str] = self._bind(command, args, kwargs)
-            params = kwargs.pop("params", {}) if self._takes_params(command) else {}
+            params = kwargs.pop("params", {}) if takes_params else {}
             if not isinstance(params, Mapping):
                 raise PipelineTypeError(f"params= must be a dict, got {type(params).__name__}")
             super().__init__(**params)
@@ -392,10 +519,14 @@ class Exec(Node):
                 message += "or params={...}"
             raise PipelineTypeError(message) from None
         self.function = func.__qualname__
-        return ["k8sco", "call", f"{_function_target(func)}:{func.__qualname__}", *argv]
+        target = f"{_function_target(func)}:{func.__qualname__}"
+        problem = text_problem(target)
+        if problem:
+            raise PipelineError(f"{target!r}: the function's file path {problem}; rename it")
+        return ["k8sco", "call", target, *argv]
 
     @classmethod
-    def _restore(cls, command: str | list[str], params: Mapping[str, Any]) -> Exec:
+    def _restore(cls, command: Any, params: Mapping[str, Any]) -> Exec:
         node = cls.__new__(cls)
         node.command = _check_command(command)
         node.function = None
@@ -413,8 +544,8 @@ class Exec(Node):
         """The command as one line a terminal would accept."""
         return self.command if isinstance(self.command, str) else shlex.join(self.command)
 
-    def to_dict(self) -> dict[str, Any]:
-        data = super().to_dict()
+    def _own_dict(self) -> dict[str, Any]:
+        data = super()._own_dict()
         data["command"] = self.command
         return data
 
@@ -430,6 +561,23 @@ class Exec(Node):
 
 
 _KINDS: dict[str, type[Node]] = {"Serial": Serial, "Parallel": Parallel, "Exec": Exec}
+_INSTANCE_ATTRS = frozenset({"command", "function"})  # Exec's plain attributes
+
+
+def _param_property(name: str) -> Any:
+    def read(self: Node) -> Any:
+        return self._read_param(name)
+
+    def write(self: Node, value: Any) -> None:
+        self._write_param(name, value)
+
+    return property(read, write, doc=f"The node's {name!r} parameter: {SPECS[name].doc}")
+
+
+for _param in SPECS:
+    if hasattr(Node, _param):  # never shadow a method or structure attribute
+        raise RuntimeError(f"node parameter {_param!r} clashes with a Node attribute")
+    setattr(Node, _param, _param_property(_param))
 
 
 def _join(path: str, name: str) -> str:
@@ -441,8 +589,14 @@ def _check_name(parent_path: str, name: Any) -> None:
         raise PipelineError(f"{parent_path}: a node name must be a non-empty string, got {name!r}")
     if "/" in name:
         raise PipelineError(f"{_join(parent_path, name)}: a node name may not contain '/'")
-    if any(ord(c) < 32 for c in name):
-        raise PipelineError(f"{parent_path}: node name {name!r} contains a control character")
+    problem = name_problem(name)
+    if problem:
+        raise PipelineError(f"{parent_path}: node name {name!r} {problem}")
+    if len(name) > MAX_NAME:
+        raise PipelineError(
+            f"{parent_path}: node name {name[:40]!r}... is {len(name):,} characters; at most "
+            f"{MAX_NAME} (paths become Kubernetes annotations, 256 KiB in all)"
+        )
 
 
 def _check_command(command: Any) -> str | list[str]:
@@ -450,13 +604,42 @@ def _check_command(command: Any) -> str | list[str]:
         text = textwrap.dedent(command).strip()
         if not text:
             raise PipelineError("Exec: the command is empty")
+        _check_argv([text], "the command")
         return text
     if isinstance(command, list) and command and all(isinstance(a, str) for a in command):
+        if not command[0]:
+            raise PipelineError("Exec([...]): the program (the argv's first item) is empty")
+        _check_argv(command, "the command")
         return list(command)
     raise PipelineTypeError(
         f"Exec: the command must be a shell string, a list of strings (argv) or a function, "
         f"got {type(command).__name__}"
     )
+
+
+def _check_argv(argv: list[str], what: str) -> None:
+    """Refuse what no process could be started with: text a command line cannot carry, an
+    argument beyond Linux's MAX_ARG_STRLEN, or an argv near ARG_MAX."""
+    total = 0
+    for arg in argv:
+        problem = text_problem(arg)
+        if problem:
+            shown = arg if len(arg) <= 40 else arg[:37] + "..."
+            raise PipelineError(f"Exec({shown!r}): {what} {problem}")
+        size = len(arg.encode("utf-8"))
+        total += size + 1
+        if size > MAX_ARG_BYTES:
+            raise PipelineError(
+                f"Exec({arg[:37] + '...'!r}): {what} has an argument of {size:,} bytes; a "
+                f"process takes at most {MAX_ARG_BYTES:,} per argument (Linux MAX_ARG_STRLEN): "
+                "pass large data in a file"
+            )
+    if total > MAX_ARGV_BYTES:
+        raise PipelineError(
+            f"Exec({argv[0][:37]!r}...): {what} is {total:,} bytes long; k8sco keeps a node's "
+            f"command under {MAX_ARGV_BYTES:,} bytes (the OS limit, ARG_MAX, also holds the "
+            "environment): pass large data in a file"
+        )
 
 
 _targets: dict[tuple[str, str], str] = {}
@@ -482,12 +665,16 @@ def _function_target(func: Callable[..., Any]) -> str:
 def _param_to_json(value: Any) -> Any:
     if isinstance(value, Image):
         return {"image": value.to_dict()}
+    if isinstance(value, dict) and any(isinstance(v, SecretRef) for v in value.values()):
+        return env_to_json(value)  # env with co.SecretRef: the reference, never a value
     return value
 
 
 def _param_from_json(value: Any) -> Any:
     if isinstance(value, dict) and set(value) == {"image"} and isinstance(value["image"], dict):
         return Image.from_dict(value["image"])
+    if isinstance(value, dict) and any(isinstance(v, dict) for v in value.values()):
+        return env_from_json(value)
     return value
 
 

@@ -11,6 +11,12 @@ python3 -m venv .venv
 .venv/bin/ruff check k8sco tests bench examples
 .venv/bin/ruff format --check k8sco tests bench examples
 .venv/bin/mypy
+# The layers: the pure core imports no shell; only k8sco/kube imports kubernetes, only
+# k8sco/containers docker (contracts in pyproject.toml).
+.venv/bin/lint-imports
+# checkov on manifests/, the chart and rendered Jobs (its own venv; reasons for skipped
+# checks in .checkov.yaml and .checkov-nodes.yaml).
+scripts/checkov.sh
 
 # pytest exits 5 when it collects no test: that is a failure here, not a pass.
 status=0
@@ -18,5 +24,9 @@ status=0
 if [ "$status" -eq 5 ]; then
   echo "scripts/test.sh: pytest collected no tests" >&2
   exit 1
+fi
+# The Kubernetes tests again, with the lowest dependency versions pyproject.toml allows.
+if [ "$status" -eq 0 ] && [ -z "${K8SCO_SKIP_MIN_VERSIONS:-}" ]; then
+  scripts/min-versions.sh || status=$?
 fi
 exit "$status"

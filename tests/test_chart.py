@@ -124,3 +124,23 @@ def test_no_rbac_and_own_service_account(helm: str) -> None:
     assert deployment["spec"]["template"]["spec"]["serviceAccountName"] == "mine"
     binding = next(o for o in docs if o["kind"] == "ClusterRoleBinding")
     assert binding["subjects"][0]["name"] == "mine"
+
+
+def test_image_digest_pins_the_controller_image(helm: str) -> None:
+    digest = "sha256:" + "a" * 64
+    docs = template(helm, f"image.digest={digest}", "image.pullPolicy=IfNotPresent")
+    (deployment,) = [o for o in docs if o["kind"] == "Deployment"]
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert container["image"] == f"ghcr.io/k8sco/k8sco@{digest}"
+    assert container["imagePullPolicy"] == "IfNotPresent"
+    # The digest check is no longer skipped: the image passes it.
+    assert "CKV_K8S_43" not in str(deployment["metadata"]["annotations"])
+
+
+def test_network_policy_follows_the_values(helm: str) -> None:
+    docs = template(helm, "healthPort=9000", "networkPolicy.apiServerPorts={8443}")
+    (policy,) = [o for o in docs if o["kind"] == "NetworkPolicy"]
+    assert policy["spec"]["ingress"] == [{"ports": [{"protocol": "TCP", "port": 9000}]}]
+    assert policy["spec"]["egress"][0] == {"ports": [{"protocol": "TCP", "port": 8443}]}
+    off = template(helm, "networkPolicy.create=false")
+    assert not [o for o in off if o["kind"] == "NetworkPolicy"]

@@ -370,3 +370,49 @@ def test_usage_without_a_target(capsys: pytest.CaptureFixture[str]) -> None:
     assert capsys.readouterr().out.startswith("usage: k8sco call FILE.py:FUNC")
     assert dispatch.main([]) == 2
     assert capsys.readouterr().err.startswith("usage: k8sco call FILE.py:FUNC")
+
+
+UNGUARDED = """\
+import k8sco as co
+
+
+def double(x: int) -> None:
+    print(x * 2)
+
+
+def pipeline() -> co.Serial:
+    root = co.Serial()
+    root["double"] = co.Exec(double, 21)
+    return root
+
+
+co.main(default=pipeline)
+"""
+
+
+def test_co_main_without_a_guard_leaves_native_function_nodes_working(tmp_path: Path) -> None:
+    (tmp_path / "unguarded.py").write_text(UNGUARDED)
+    done = run_k8sco(["call", "unguarded.py:double", "--x=4"], cwd=tmp_path)
+    assert (done.returncode, done.stdout, done.stderr) == (0, "8\n", "")
+    done = run_k8sco(["run", "unguarded.py", "--plain"], cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    done = run_k8sco(["logs", "/double"], cwd=tmp_path)
+    assert (done.returncode, done.stdout) == (0, "42\n")
+    # `python unguarded.py` is the CLI, as with a guard.
+    done = subprocess.run(
+        [sys.executable, "unguarded.py", "--local"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "done /double" in done.stdout
+
+
+def test_a_module_target_with_co_main_unguarded_is_imported_not_run(scratch: Path) -> None:
+    (scratch / "unguarded_pkg").mkdir()
+    (scratch / "unguarded_pkg" / "__init__.py").write_text("")
+    (scratch / "unguarded_pkg" / "jobs.py").write_text(UNGUARDED)
+    done = run_k8sco(["call", "unguarded_pkg.jobs:double", "--x=5"], cwd=scratch)
+    assert (done.returncode, done.stdout, done.stderr) == (0, "10\n", "")

@@ -288,3 +288,80 @@ def test_booleans_become_flags_and_only_given_arguments_are_emitted() -> None:
         "--no-verbose",
         "--label",
     ]
+
+
+def takes_text(x: str) -> None:
+    pass
+
+
+def clash(x: bool, no_x: str) -> None:
+    pass
+
+
+def test_an_argument_beyond_the_os_limit_is_refused_when_the_node_is_built() -> None:
+    co.Exec(takes_text, "x" * 100_000)  # a large argument is fine
+    with pytest.raises(co.PipelineTypeError, match="parameter 'x': its argument is 131,076 bytes"):
+        co.Exec(takes_text, "x" * (128 * 1024))
+
+
+def test_a_bool_and_its_no_name_clash() -> None:
+    with pytest.raises(co.PipelineTypeError, match="'x' \\(a bool\\) and 'no_x' clash"):
+        co.Exec(clash, True, "s")
+
+
+@pytest.mark.parametrize("func", [print, lambda: 1, str.upper], ids=["builtin", "lambda", "method"])
+def test_what_a_command_line_cannot_call_is_a_k8sco_error(func: Any) -> None:
+    with pytest.raises(co.PipelineTypeError, match="must be"):
+        co.Exec(func)
+
+
+# --- no type hint: Conducto's rules (conducto/glue/method.py) ------------------------------
+
+
+def seed_func(a, mykwarg, count=4, show_sum=False, ratio=0.5, opt=None):  # type: ignore[no-untyped-def]
+    return a, mykwarg, count, show_sum, ratio, opt
+
+
+def test_an_unhinted_parameter_without_a_default_takes_any_value_as_its_text() -> None:
+    node = co.Exec(seed_func, 1, mykwarg="A")  # the seed's own example
+    assert node.command[3:] == ["--a=1", "--mykwarg=A"]
+    node = co.Exec(seed_func, [1, "x,y"], mykwarg=None, opt=True)
+    assert node.command[3:] == ["--a=1,x\\,y", "--mykwarg=None", "--opt=True"]
+    # ... and the function receives a str: what str(value) gave.
+    assert cmdline.parse_arguments(seed_func, node.command[3:], "t") == {
+        "a": "1,x\\,y",
+        "mykwarg": "None",
+        "opt": "True",
+    }
+
+
+def test_an_unhinted_parameter_with_a_default_takes_the_defaults_class() -> None:
+    node = co.Exec(seed_func, "a", "b", count=7, show_sum=True, ratio=2)
+    assert node.command[5:] == ["--count=7", "--show_sum", "--ratio=2.0"]
+    got = cmdline.parse_arguments(seed_func, node.command[3:], "t")
+    assert (got["count"], got["show_sum"], got["ratio"]) == (7, True, 2.0)
+    assert co.Exec(seed_func, "a", "b", show_sum=False).command[5:] == ["--no-show_sum"]
+    for flags, expected in [
+        (["--show_sum"], True),
+        (["--show-sum"], True),
+        (["--no-show_sum"], False),
+        (["--no-show-sum"], False),
+        (["--show_sum=false"], False),
+    ]:
+        got = cmdline.parse_arguments(seed_func, ["--a=x", "--mykwarg=y", *flags], "t")
+        assert got["show_sum"] is expected
+    with pytest.raises(co.DecodeError, match="--count='x' is not a valid int"):
+        cmdline.parse_arguments(seed_func, ["--a=x", "--mykwarg=y", "--count=x"], "t")
+
+
+def test_a_value_whose_text_decodes_as_the_defaults_class_is_taken_as_conducto_does() -> None:
+    node = co.Exec(seed_func, "a", "b", count="5")
+    assert node.command[5:] == ["--count=5"]
+    assert cmdline.parse_arguments(seed_func, node.command[3:], "t")["count"] == 5
+    with pytest.raises(co.PipelineTypeError, match="'count' expects int, got str 'five' \\(the"):
+        co.Exec(seed_func, "a", "b", count="five")
+
+
+def test_a_hinted_parameter_keeps_its_strict_check() -> None:
+    with pytest.raises(co.PipelineTypeError, match=r"'mykwarg' expects str, got int 1$"):
+        co.Exec(myfunc, mykwarg=1)

@@ -2,7 +2,8 @@
 
 Every k8sco error a command raises is printed as one line, ``k8sco: <message>``, on stderr
 and ends the process with the error's exit code (2 for bad input); only when the user's own
-code raised does its traceback follow.
+code raised does its traceback follow. A command line that does not parse (a missing
+argument, an unknown option) is one such line too, exit 2.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import importlib
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -41,6 +42,21 @@ class K8scoGroup(click.Group):
         except K8scoError as err:
             report(err)
             ctx.exit(err.exit_code)
+        except click.UsageError as err:  # a command line click cannot parse: one line too
+            _usage_error(err, ctx)
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as err:
+            _usage_error(err, ctx)
+
+
+def _usage_error(err: click.UsageError, ctx: click.Context) -> NoReturn:
+    where = err.ctx.command_path if err.ctx is not None else ctx.command_path
+    message = " ".join(err.format_message().split()).rstrip(".")
+    click.echo(f"k8sco: {message} (see '{where} --help')", err=True)
+    ctx.exit(err.exit_code)
 
 
 @click.group(cls=K8scoGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -68,6 +84,7 @@ COMMANDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("k8sco.cli.render", ("render",)),
     ("k8sco.cli.build", ("build",)),
     ("k8sco.cli.cluster", ("apply", "list_", "rerun", "stop", "delete", "controller")),
+    ("k8sco.cli.secrets", ("secrets_group",)),
 )
 
 

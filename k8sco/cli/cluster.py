@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import socket
 import sys
 import threading
 import time
@@ -20,7 +19,7 @@ import click
 
 from k8sco.cli import output
 from k8sco.engine import EXEC, Graph, NodeState, evaluate
-from k8sco.errors import ClusterError, UsageError
+from k8sco.errors import ClusterError, RunError, UsageError
 
 F = TypeVar("F", bound=Callable[..., Any])
 PASS_THROUGH = {"ignore_unknown_options": True, "allow_extra_args": True}
@@ -114,7 +113,7 @@ def apply_tree(
     image_refs: dict[str, str] | None = None,
 ) -> int:
     """Create the Pipeline for ``root`` and, as asked, follow it; the exit code."""
-    from k8sco.kube import lease, pipelines
+    from k8sco.kube import access, lease, overflow, pipelines
     from k8sco.render import names
     from k8sco.render.constants import LEASE_NAME, SYSTEM_NAMESPACE
     from k8sco.render.pipeline import render_all
@@ -125,23 +124,28 @@ def apply_tree(
     # Every Job is rendered (and so checked) before anything reaches the cluster.
     docs = render_all(root, name, cluster.namespace, image, image_refs=image_refs)
     pipeline = docs[0]
+    ns = cluster.namespace
     if mode == "auto":
         try:
-            found = lease.read(cluster, SYSTEM_NAMESPACE, LEASE_NAME)
+            verdict = lease.find_controller(cluster, ns, SYSTEM_NAMESPACE, LEASE_NAME)
         except ClusterError as exc:
             if exc.status == 0:
                 raise  # the API server is unreachable: nothing else will work either
-            found = None  # e.g. not allowed to read it: assume no controller
-        mode = "cluster" if found is not None and lease.is_fresh(found, time.time()) else "embedded"
+            # e.g. not allowed to read it: assume no controller
+            verdict = lease.Verdict(False, f"cannot read the controller Lease ({exc})")
+        mode = "cluster" if verdict.alive else "embedded"
         if mode == "embedded":
             click.echo(
-                "k8sco: no controller is running in the cluster (its Lease "
-                f"{SYSTEM_NAMESPACE}/{LEASE_NAME} is not fresh); running this pipeline with a "
-                "controller embedded in this command",
+                f"k8sco: {verdict.reason}; running this pipeline with a controller embedded "
+                "in this command",
                 err=True,
             )
-    pipelines.create(cluster, pipeline)
-    ns = cluster.namespace
+    if mode == "embedded":
+        # Before anything is created: the embedded controller writes pipelines/status, which
+        # only the opt-in role k8sco-embedded-controller gives (manifests/30-rbac.yaml).
+        access.check_embedded(cluster, ns)
+    created = pipelines.create(cluster, pipeline)
+    overflow.create_tree(cluster, created, root)  # a tree too large for the spec, if any
     click.echo(f"pipeline/{name} created in namespace {ns}")
     click.echo(f"  kubectl get pipeline {name} -n {ns}")
     click.echo(f"  kubectl get jobs -n {ns} -l k8sco.io/pipeline={name}")
@@ -169,22 +173,31 @@ def _run_embedded(cluster: Any, name: str) -> int:
 
 
 def follow(cluster: Any, name: str, alive: Callable[[], bool] | None = None) -> int:
-    """Show the pipeline's progress until it ends: 0 when it succeeded, 1 otherwise."""
-    from k8sco.kube import pipelines
+    """Show the pipeline's progress, following a watch on it, until it ends: 0 when it
+    succeeded, 1 otherwise."""
+    from k8sco.kube.follow import PipelineWatch
     from k8sco.local.progress import LiveProgress, PlainProgress, Progress
 
     graph: Graph | None = None
     progress: Progress | None = None
     seen: dict[str, NodeState] = {}
+    recorded: dict[str, NodeState] = {}
+    obj: dict[str, Any] | None = None
+    watch = PipelineWatch(cluster, name)
     try:
         while True:
-            obj = pipelines.get(cluster, name)
-            if graph is None:
-                graph = _graph(obj)
-                live = sys.stdout.isatty()
-                progress = LiveProgress(graph) if live else PlainProgress(sys.stdout.write)
-            assert progress is not None
-            recorded = recorded_states(graph, obj)
+            # A change arrives at once; without one, the display still ticks every second
+            # (running durations) and the embedded controller is checked.
+            update = watch.next(timeout=1.0)
+            if update is not None:
+                obj = update
+                if graph is None:
+                    graph = _graph(cluster, obj)
+                    live = sys.stdout.isatty()
+                    progress = LiveProgress(graph) if live else PlainProgress(sys.stdout.write)
+                recorded = recorded_states(cluster, graph, obj)
+            if obj is None or graph is None or progress is None:
+                continue
             now = time.time()
             for path, rec in recorded.items():
                 if seen.get(path) != rec and rec.state != seen.get(path, NodeState()).state:
@@ -197,8 +210,8 @@ def follow(cluster: Any, name: str, alive: Callable[[], bool] | None = None) -> 
                 break
             if alive is not None and not alive():
                 raise ClusterError(f"the embedded controller stopped before {name} finished")
-            time.sleep(0.5)
     finally:
+        watch.close()
         if progress is not None:
             progress.close()
     status = obj.get("status") or {}
@@ -208,17 +221,20 @@ def follow(cluster: Any, name: str, alive: Callable[[], bool] | None = None) -> 
     return 0 if status.get("phase") in ("Succeeded", "Skipped") else 1
 
 
-def _graph(obj: Mapping[str, Any]) -> Graph:
-    from k8sco.render.pipeline import decode_tree
+def _graph(cluster: Any, obj: Mapping[str, Any]) -> Graph:
+    """The Pipeline's tree (from its tree ConfigMaps when too large for the spec)."""
+    from k8sco.kube.overflow import load_tree
 
-    return Graph.from_tree(decode_tree(obj["spec"]))
+    return Graph.from_tree(load_tree(cluster, obj))
 
 
-def recorded_states(graph: Graph, obj: Mapping[str, Any]) -> dict[str, NodeState]:
-    """The Exec states the controller recorded in the Pipeline's status."""
+def recorded_states(cluster: Any, graph: Graph, obj: Mapping[str, Any]) -> dict[str, NodeState]:
+    """The Exec states the controller recorded in the Pipeline's status (and in the status
+    ConfigMaps it overflows into)."""
+    from k8sco.kube.overflow import read_status
     from k8sco.render.pipeline import recorded_states as from_status
 
-    return from_status(graph, obj.get("status") or {})
+    return from_status(graph, read_status(cluster, obj).get("status") or {})
 
 
 # --- list, status, logs ---------------------------------------------------------------------
@@ -260,12 +276,15 @@ def _age(stamp: str | None, now: float) -> str:
 def cluster_status(name: str, kubeconfig: str | None, context: str | None, ns: str | None) -> None:
     """Print a pipeline's tree with each node's state, duration and Job name."""
     from k8sco.kube import pipelines
+    from k8sco.kube.overflow import load_tree
     from k8sco.render.names import job_name
 
     cluster = connect(kubeconfig, context, ns)
     obj = pipelines.get(cluster, name)
-    graph = _graph(obj)
-    recorded = recorded_states(graph, obj)
+    root = load_tree(cluster, obj)
+    graph = Graph.from_tree(root)
+    docs = output.node_docs(root)
+    recorded = recorded_states(cluster, graph, obj)
     status = obj.get("status") or {}
     now = time.time()
     ev = evaluate(graph, recorded, now)
@@ -277,7 +296,7 @@ def cluster_status(name: str, kubeconfig: str | None, context: str | None, ns: s
     for i, line in enumerate(lines):
         if graph.kinds[i] == EXEC:
             line = f"{line}  job/{job_name(name, graph.paths[i])}"
-        click.echo(line)
+        click.echo(line + output.doc_note(docs.get(graph.paths[i])))
     if status.get("message"):
         click.echo(f"message: {status['message']}")
 
@@ -296,7 +315,7 @@ def cluster_logs(
 
     cluster = connect(kubeconfig, context, ns)
     obj = pipelines.get(cluster, name)
-    graph = _graph(obj)
+    graph = _graph(cluster, obj)
     path = "/" + node_path.strip("/")
     if path not in graph.index:
         known = ", ".join(graph.paths[1:6])
@@ -309,15 +328,25 @@ def cluster_logs(
     job = job_name(name, path)
     pods = pipelines.pods_of_job(cluster, job)
     if not pods:
-        state = recorded_states(graph, obj).get(path, NodeState()).state.value
+        state = recorded_states(cluster, graph, obj).get(path, NodeState()).state.value
         raise UsageError(
             f"{path} has no pod (node {state}): it has not started yet, or its pod is gone "
             f"(job/{job})"
         )
-    out = sys.stdout.buffer
-    for line in pipelines.logs(cluster, pods[0]["metadata"]["name"], follow=follow_log):
-        out.write(line + b"\n")
-        out.flush()
+    pod = pods[0]
+    why = pipelines.not_started(pod)
+    if why is not None and not follow_log:
+        # No log to read: say why instead (the API answers 400 or nothing at all).
+        raise RunError(f"{path} has no log: {why} (pod/{pod['metadata']['name']})")
+    from k8sco.cli.markdown import LogWriter
+
+    # Markdown blocks are rendered on a terminal, kept as text in a pipe.
+    writer = LogWriter(sys.stdout.buffer, terminal=sys.stdout.isatty())
+    try:
+        for line in pipelines.logs(cluster, pod["metadata"]["name"], follow=follow_log):
+            writer.write(line + b"\n")
+    finally:
+        writer.close()
 
 
 # --- rerun, stop, delete --------------------------------------------------------------------
@@ -335,7 +364,7 @@ def rerun(
 
     cluster = connect(kubeconfig, context, namespace)
     path = "/" + node_path.strip("/")
-    graph = _graph(pipelines.get(cluster, name))
+    graph = _graph(cluster, pipelines.get(cluster, name))
     if path not in graph.index:
         raise UsageError(f"pipeline {name} has no node {node_path!r}")
     pipelines.rerun(cluster, name, path)
@@ -374,8 +403,8 @@ def delete(name: str, kubeconfig: str | None, context: str | None, namespace: st
     "-n",
     "--namespace",
     "namespaces",
-    envvar="K8SCO_WATCH_NAMESPACES",
-    help="Watch these namespaces (comma-separated; default: the context's).",
+    help="Watch these namespaces (comma-separated, or '*' for all). Default: "
+    "$K8SCO_WATCH_NAMESPACES (set but empty: all), else the context's namespace.",
 )
 @click.option("-A", "--all-namespaces", is_flag=True, help="Watch every namespace.")
 @click.option(
@@ -394,56 +423,21 @@ def controller(
     identity: str | None,
     health_port: int | None,
 ) -> None:
-    """Run the k8sco controller: it runs every Pipeline in its namespaces.
+    """Run the k8sco controller: it runs every Pipeline in its namespaces."""
+    from k8sco.kube import process
 
-    In the Deployment an empty K8SCO_WATCH_NAMESPACES means every namespace.
-    """
-    import logging
-    import signal
-
-    from k8sco.kube.controller import Controller
-    from k8sco.kube.lease import LeaderElector
-    from k8sco.render.constants import LEASE_NAME, SYSTEM_NAMESPACE
-
-    logging.basicConfig(
-        level=os.environ.get("K8SCO_LOG_LEVEL", "INFO"),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    process.run(
+        process.ControllerSettings(
+            kubeconfig=kubeconfig,
+            context=context,
+            namespaces=process.watched_namespaces(namespaces, all_namespaces, os.environ),
+            lease_namespace=lease_namespace,
+            lease_name=lease_name,
+            identity=identity,
+            health_port=health_port,
+            log_level=process.log_level(),
+        )
     )
-    cluster = connect(kubeconfig, context, None)
-    cluster.retries = 8
-    wanted = [ns.strip() for ns in (namespaces or "").split(",") if ns.strip()]
-    everywhere = all_namespaces or (namespaces is not None and not wanted)
-    watched: list[str] | None = None if everywhere else (wanted or [cluster.namespace])
-    me = identity or f"{socket.gethostname()}-{secrets.token_hex(3)}"
-    elector = LeaderElector(
-        cluster, lease_namespace or SYSTEM_NAMESPACE, lease_name or LEASE_NAME, me
-    )
-    ctl = Controller(cluster, watched)
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: ctl.stop.set())
-    if health_port is not None:
-        _serve_health(health_port, ctl, elector)
-    where = "all namespaces" if watched is None else "namespaces " + ", ".join(watched)
-    click.echo(f"k8sco controller {me} watching {where}", err=True)
-    ctl.run(elector=elector)
-
-
-def _serve_health(port: int, ctl: Any, elector: Any) -> None:
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-    class Health(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            ok = not ctl.stop.is_set()
-            self.send_response(200 if ok else 503)
-            self.end_headers()
-            role = "leader" if elector.leading.is_set() else "standby"
-            self.wfile.write(f"{'ok' if ok else 'stopping'} ({role})\n".encode())
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("0.0.0.0", port), Health)
-    threading.Thread(target=server.serve_forever, daemon=True, name="health").start()
 
 
 COMMANDS = (apply, list_, rerun, stop, delete, controller)

@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from k8sco.engine import EXEC, Graph, NodeState, State
 from k8sco.errors import K8scoError, LoadError
 from k8sco.local.progress import duration
+from k8sco.tree import Node
 
 TAIL_LINES = 20
 
@@ -51,13 +52,40 @@ def span(graph: Graph, recorded: Mapping[str, NodeState], i: int) -> tuple[float
     return start, end if end is not None else start
 
 
+DOC_WIDTH = 60  # characters of a node's doc shown by `k8sco status`
+
+
+def node_docs(root: Node) -> dict[str, str]:
+    """Each node's ``doc`` (Conducto's markdown description), by path, for the nodes with one."""
+    docs: dict[str, str] = {}
+    for node in root.stream():
+        doc = node.params.get("doc")
+        if isinstance(doc, str) and doc.strip():
+            docs[node.path] = doc
+    return docs
+
+
+def doc_note(doc: str | None) -> str:
+    """``  -- First line of the doc``: a node's doc on its status row (a heading's ``#``
+    dropped, cut to ``DOC_WIDTH`` characters); ``""`` when the node has none."""
+    if not doc:
+        return ""
+    first = next((line for line in doc.splitlines() if line.strip()), "")
+    text = " ".join(first.lstrip("#").split())
+    if len(text) > DOC_WIDTH:
+        text = text[: DOC_WIDTH - 3] + "..."
+    return f"  -- {text}" if text else ""
+
+
 def status_text(
     graph: Graph,
     states: Mapping[str, State],
     recorded: Mapping[str, NodeState],
     now: float,
+    docs: Mapping[str, str] | None = None,
 ) -> str:
-    """The tree with each node's state, duration and, for failures, the reason."""
+    """The tree with each node's state, duration, for failures the reason and, with
+    ``docs``, the first line of each node's doc."""
     kinds = {0: "Serial", 1: "Parallel", 2: "Exec"}
     rows: list[tuple[str, str, str, str, str]] = []
     for i, path in enumerate(graph.paths):
@@ -82,9 +110,11 @@ def status_text(
             reason = (reason + "; " if reason else "") + f"{rec.attempts} attempts"
         rows.append(("  " * depth + name, kinds[graph.kinds[i]], state.value, took, reason))
     width = max(len(r[0]) for r in rows)
+    docs = docs or {}
     return "\n".join(
         f"{label:<{width}}  {kind:<8}  {state:<7}  {took:>7}  {reason}".rstrip()
-        for label, kind, state, took, reason in rows
+        + doc_note(docs.get(path))
+        for (label, kind, state, took, reason), path in zip(rows, graph.paths)
     )
 
 

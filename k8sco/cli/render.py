@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
+from collections.abc import Iterator
+
 import click
 
 PASS_THROUGH = {"ignore_unknown_options": True, "allow_extra_args": True}
@@ -29,6 +34,13 @@ PASS_THROUGH = {"ignore_unknown_options": True, "allow_extra_args": True}
     "(nodes that name none use ghcr.io/k8sco/k8sco:<version>).",
 )
 @click.option(
+    "--build",
+    "build_first",
+    is_flag=True,
+    help="Build the images first (and push or load them, as `k8sco build`); without it the "
+    "tags are computed from the images' inputs and nothing needs a Docker engine.",
+)
+@click.option(
     "--pipeline-only",
     is_flag=True,
     help="Print only the Pipeline: what to 'kubectl apply' for the controller to run.",
@@ -39,6 +51,7 @@ def render(
     name: str | None,
     namespace: str,
     image: str | None,
+    build_first: bool,
     pipeline_only: bool,
 ) -> None:
     """Print the Pipeline and the Job of every Exec node as a YAML stream.
@@ -54,16 +67,44 @@ def render(
     renders: a bad node fails the command, naming the node.
     """
     from k8sco import loading
+    from k8sco.errors import UsageError
     from k8sco.render import dump_all, pipeline_name_from, render_all
+    from k8sco.validate import image_reference_problem
 
-    loaded = loading.load(target, args)
-    pipeline = name if name is not None else pipeline_name_from(loaded.func)
-    # Every Job is rendered even for --pipeline-only: a node that cannot become a valid Job
-    # must fail now, not when the controller reaches it.
-    from k8sco.cli.cluster import built_images
+    problem = image and image_reference_problem(image)
+    if problem:
+        raise UsageError(f"--image: {problem}")
+    # stdout carries only the objects: what the pipeline file (or a build) prints while the
+    # tree is built goes to stderr.
+    with _stdout_to_stderr():
+        loaded = loading.load(target, args)
+        pipeline = name if name is not None else pipeline_name_from(loaded.func)
+        # Every Job is rendered even for --pipeline-only: a node that cannot become a valid
+        # Job must fail now, not when the controller reaches it.
+        refs = None
+        if image is None and build_first:
+            from k8sco.cli.cluster import built_images
 
-    # Images that need a build are built (or found by their tag) first, so the Jobs name
-    # the references the cluster will run; with --image, nothing is built.
-    refs = None if image else built_images(loaded.root, loaded.code_root)
-    docs = render_all(loaded.root, pipeline, namespace, image, image_refs=refs)
+            refs = built_images(loaded.root, loaded.code_root)
+        elif image is None:
+            # An image's tag is a hash of its inputs: named without building.
+            from k8sco.containers.nodes import planned_refs
+
+            refs = planned_refs(loaded.root, loaded.code_root)
+        docs = render_all(loaded.root, pipeline, namespace, image, image_refs=refs)
     click.echo(dump_all(docs[:1] if pipeline_only else docs), nl=False)
+
+
+@contextlib.contextmanager
+def _stdout_to_stderr() -> Iterator[None]:
+    """Sends stdout to stderr, Python's and file descriptor 1's (subprocesses, C code)."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)

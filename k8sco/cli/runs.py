@@ -12,6 +12,7 @@ import click
 
 from k8sco.cli import output
 from k8sco.cli.cluster import cluster_logs, cluster_options, cluster_status
+from k8sco.cli.markdown import LogWriter
 from k8sco.engine import EXEC, Graph, State, evaluate
 from k8sco.errors import UsageError
 from k8sco.local.rundir import RUNS_DIR, RunDir
@@ -176,15 +177,20 @@ def logs(
         raise UsageError(output.unknown_node_text(node_path, run.run_id, list(graph.paths[1:])))
     below = [graph.paths[i] for i in graph.subtree(path) if graph.kinds[i] == EXEC]
     out = sys.stdout.buffer
+    terminal = sys.stdout.isatty()  # markdown blocks are rendered there, kept as text in a pipe
     for exec_path in below:
         log = run.log_path(exec_path)
         if len(below) > 1:
             out.write(f"==> {exec_path} <==\n".encode())
         try:
-            out.write(log.read_bytes())
+            data = log.read_bytes()
         except FileNotFoundError:
             if len(below) == 1:
                 click.echo(f"k8sco: {exec_path} has not run in run {run.run_id}", err=True)
+            continue
+        writer = LogWriter(out, terminal=terminal)  # one per log: a block never spans two
+        writer.write(data)
+        writer.close()
     out.flush()
 
 
@@ -209,7 +215,8 @@ def status(
         cluster_status(pipeline, kubeconfig, context, namespace)
         return
     run = RunDir.open(RUNS_DIR, run_id)
-    graph = Graph.from_tree(run.tree())
+    root = run.tree()
+    graph = Graph.from_tree(root)
     recorded, info = run.states()
     finished = info.get("finished")
     alive = finished is None and _alive(info.get("runner_pid"))
@@ -222,7 +229,7 @@ def status(
     if finished is None:
         header += " (running)" if alive else " (the runner is gone; the run did not finish)"
     click.echo(header)
-    click.echo(output.status_text(graph, ev.states, recorded, now))
+    click.echo(output.status_text(graph, ev.states, recorded, now, output.node_docs(root)))
 
 
 def _alive(pid: object) -> bool:

@@ -30,7 +30,7 @@ from typing import Any
 import docker
 import docker.errors
 
-from k8sco.containers import context
+from k8sco.containers import context, sources
 from k8sco.containers.dist import k8sco_dist
 from k8sco.containers.engine import connect
 from k8sco.containers.progress import StreamDisplay
@@ -84,7 +84,8 @@ class Builder:
     ) -> None:
         self.settings = settings
         self._own_client = client is None
-        self.client = client or connect(BuildError)
+        # Connected on first use: planning (the tag) needs no engine, building does.
+        self._client = client
         self.display = display or StreamDisplay(quiet=True)
         self._ca: bytes | None = None
         # Resolved once: every image of one build gets the same k8sco, even if the checkout
@@ -99,6 +100,12 @@ class Builder:
                     f"K8SCO_BUILD_CA_BUNDLE={settings.ca_bundle}: cannot read it: {exc}"
                 ) from exc
 
+    @property
+    def client(self) -> docker.DockerClient:
+        if self._client is None:
+            self._client = connect(BuildError)
+        return self._client
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ, **overrides: Any) -> Builder:
         display = overrides.pop("display", None)
@@ -106,8 +113,8 @@ class Builder:
 
     def close(self) -> None:
         """Close the engine client, if this builder opened it."""
-        if self._own_client:
-            self.client.close()
+        if self._own_client and self._client is not None:
+            self._client.close()
 
     def __enter__(self) -> Builder:
         return self
@@ -117,28 +124,43 @@ class Builder:
 
     # --- inputs ------------------------------------------------------------------------
 
-    def plan(self, image: Image, base_dir: str) -> context.BuildPlan:
+    def plan(
+        self,
+        image: Image,
+        base_dir: str,
+        clone: str | None = None,
+        commit: str | None = None,
+    ) -> context.BuildPlan:
         """The build plan of ``image`` (relative paths from ``base_dir``, the folder of the
-        pipeline file). Pulls the base image if the engine lacks it; builds nothing."""
+        pipeline file). Needs no Docker engine and builds nothing: its ``ref`` is the tag
+        :meth:`build` gives. Code from git is named by its commit (``git ls-remote``); with
+        ``clone`` (a checkout of ``commit``) its files are listed too, for the build."""
+        source = sources.resolve(image, base_dir, commit)
         files: tuple[context.FileEntry, ...] = ()
-        if image.copy_dir is not None:
-            copy_dir = os.path.join(base_dir, image.copy_dir)
-            if not os.path.isdir(copy_dir):
-                raise BuildError(f"{_label(image)}: copy_dir {copy_dir} is not a directory")
-            files = context.scan_dir(copy_dir)
-        user = _user_dockerfile(image, base_dir) if image.dockerfile else None
+        if source.copy_dir is not None:
+            files = self._scan(image, source.copy_dir)
+        elif clone is not None:
+            files = self._scan(image, clone)
+        user = _user_dockerfile(image, base_dir, source.context)
         base = image.image or self.settings.base_image
-        base_id = "" if user is not None else self._base_id(base)
         return context.plan(
             image,
             base=base,
-            base_id=base_id,
             files=files,
             dist=self.dist(),
             user=user,
             registry=self.settings.registry,
             ca_bundle=self._ca,
+            source=source.git.key() if source.git is not None else (),
         )
+
+    def _scan(self, image: Image, root: str) -> tuple[context.FileEntry, ...]:
+        if not os.path.isdir(root):
+            raise BuildError(f"{_label(image)}: copy_dir {root} is not a directory")
+        scanned = context.scan(root)
+        if scanned.left_out:
+            self.display.say(context.left_out_line(_label(image), scanned.left_out))
+        return scanned.files
 
     def dist(self) -> context.K8scoDist:
         """How k8sco goes into this builder's images (a wheel of a checkout is built once)."""
@@ -146,9 +168,11 @@ class Builder:
             self._dist = k8sco_dist(self.settings.cache_dir)
         return self._dist
 
-    def _base_id(self, base: str) -> str:
+    def _ensure_base(self, base: str) -> None:
+        """Pulls ``base`` once if the engine lacks it (builds never pull implicitly)."""
         try:
-            return str(self.client.api.inspect_image(base)["Id"])
+            self.client.api.inspect_image(base)
+            return
         except docker.errors.ImageNotFound:
             pass
         except docker.errors.APIError as exc:
@@ -157,7 +181,7 @@ class Builder:
         repo, tag = _split_tag(base)
         try:
             self._consume(self.client.api.pull(repo, tag=tag, stream=True, decode=True))
-            return str(self.client.api.inspect_image(base)["Id"])
+            self.client.api.inspect_image(base)
         except (docker.errors.APIError, BuildError) as exc:
             raise BuildError(
                 f"base image {base} is not in the Docker engine and cannot be pulled ({exc}). "
@@ -169,13 +193,28 @@ class Builder:
 
     def build(self, image: Image, base_dir: str) -> BuildResult:
         """The image for ``image``: found by its tag, or built. Raises BuildError."""
-        build = self.plan(image, base_dir)
-        existing = self._image_id(build.ref)
+        planned = self.plan(image, base_dir)
+        existing = self._image_id(planned.ref)
         if existing is not None:
-            return BuildResult(image, build.ref, existing, built=False, plan=build)
+            return BuildResult(image, planned.ref, existing, built=False, plan=planned)
+        if not planned.source:
+            return self._build(planned)
+        # The commit the tag was made for is cloned, even if the branch moved meanwhile.
+        commit = planned_commit(planned)
+        git = sources.resolve(image, base_dir, commit).git
+        assert git is not None
+        with tempfile.TemporaryDirectory(prefix="k8sco-clone-") as tmp:
+            checkout = sources.clone(git, os.path.join(tmp, "code"))
+            build = self.plan(image, base_dir, clone=checkout, commit=commit)
+            assert build.ref == planned.ref  # the files of a git source are not hashed
+            return self._build(build)
+
+    def _build(self, build: context.BuildPlan) -> BuildResult:
         base = build.base
         if build.user is not None:
             base = self._build_user_stage(build)
+        else:
+            self._ensure_base(base)
         self.display.title(f"building {build.ref}")
         with tempfile.TemporaryFile() as tar:
             context.write_context(build, tar, base=base)
@@ -193,7 +232,7 @@ class Builder:
                 decode=True,
             )
             image_id = self._run_build(stream, build.ref)
-        return BuildResult(image, build.ref, image_id, built=True, plan=build)
+        return BuildResult(build.image, build.ref, image_id, built=True, plan=build)
 
     def build_all(self, images: Iterable[Image], base_dir: str) -> list[BuildResult]:
         """Each distinct image once, in the order given."""
@@ -206,19 +245,27 @@ class Builder:
     def _build_user_stage(self, build: context.BuildPlan) -> str:
         user = build.user
         assert user is not None
-        self.display.title(f"building {os.path.relpath(user.dockerfile)} for {build.ref}")
-        stream = self.client.api.build(
-            path=user.context,
-            dockerfile=user.dockerfile,
-            buildargs={**self.settings.proxies, **user.build_args},
-            network_mode="host",
-            nocache=self.settings.no_cache,
-            pull=False,
-            rm=True,
-            forcerm=True,
-            decode=True,
-        )
-        return self._run_build(stream, f"{build.ref} (stage {user.dockerfile})")
+        common: dict[str, Any] = {
+            "buildargs": {**self.settings.proxies, **user.build_args},
+            "network_mode": "host",
+            "nocache": self.settings.no_cache,
+            "pull": False,
+            "rm": True,
+            "forcerm": True,
+            "decode": True,
+        }
+        if user.dockerfile:
+            self.display.title(f"building {os.path.relpath(user.dockerfile)} for {build.ref}")
+            stream = self.client.api.build(path=user.context, dockerfile=user.dockerfile, **common)
+            return self._run_build(stream, f"{build.ref} (stage {user.dockerfile})")
+        self.display.title(f"building dockerfile_text for {build.ref}")
+        with tempfile.TemporaryFile() as tar:
+            context.write_user_context(user, tar)
+            tar.seek(0)
+            stream = self.client.api.build(
+                fileobj=tar, custom_context=True, dockerfile=context.USER_DOCKERFILE, **common
+            )
+            return self._run_build(stream, f"{build.ref} (stage dockerfile_text)")
 
     def _run_build(self, stream: Iterator[dict[str, Any]], what: str) -> str:
         try:
@@ -283,18 +330,41 @@ def _split_tag(ref: str) -> tuple[str, str | None]:
     return ref, "latest"
 
 
-def _user_dockerfile(image: Image, base_dir: str) -> context.UserDockerfile:
-    assert image.dockerfile is not None
-    dockerfile = os.path.abspath(os.path.join(base_dir, image.dockerfile))
-    ctx = os.path.abspath(os.path.join(base_dir, image.context or os.path.dirname(dockerfile)))
-    try:
-        with open(dockerfile, encoding="utf-8") as f:
-            text = f.read()
-    except OSError as exc:
-        raise BuildError(f"{_label(image)}: cannot read dockerfile {dockerfile}: {exc}") from exc
+def planned_commit(build: context.BuildPlan) -> str:
+    """The commit a plan of code from git was made for (the last item of its source)."""
+    assert build.source, "not a plan of code from git"
+    return build.source[-1]
+
+
+def _user_dockerfile(
+    image: Image, base_dir: str, default_context: str | None
+) -> context.UserDockerfile | None:
+    """The first stage of a ``dockerfile=`` or ``dockerfile_text=`` image, else None. The
+    context defaults to the Dockerfile's folder, or to the repository with ``copy_repo``
+    (Conducto's rules); a ``dockerfile_text`` without ``context`` has none."""
+    if image.dockerfile is None and image.dockerfile_text is None:
+        return None
+    ctx: str | None = None
+    if image.context is not None:
+        ctx = os.path.abspath(os.path.join(base_dir, image.context))
+    elif default_context is not None:
+        ctx = default_context
+    if image.dockerfile is not None:
+        dockerfile = os.path.abspath(os.path.join(base_dir, image.dockerfile))
+        ctx = ctx or os.path.dirname(dockerfile)
+        try:
+            with open(dockerfile, encoding="utf-8") as f:
+                text = f.read()
+        except OSError as exc:
+            raise BuildError(
+                f"{_label(image)}: cannot read dockerfile {dockerfile}: {exc}"
+            ) from exc
+    else:
+        assert image.dockerfile_text is not None
+        dockerfile, text = "", image.dockerfile_text
     # Docker itself drops only .dockerignore'd paths from this context; hash the same set.
-    files = context.scan_dir(ctx, excludes=())
-    return context.UserDockerfile(dockerfile, ctx, text, dict(image.docker_build_args), files)
+    files = context.scan_dir(ctx, excludes=(), secrets=False) if ctx else ()
+    return context.UserDockerfile(dockerfile, ctx or "", text, dict(image.docker_build_args), files)
 
 
 __all__ = ["PROXY_VARS", "BuildResult", "BuildSettings", "Builder"]

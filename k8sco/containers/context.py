@@ -17,9 +17,11 @@ The generated Dockerfile orders its layers from what changes least to what chang
     COPY code/ /app/                 the pipeline's code: a code change rebuilds only this
 
 The tag is ``k8sco-<name>:<first 16 hex digits of the input hash>``. The hash covers the
-Dockerfile text, the base image's id (or, for ``dockerfile=``, the user's Dockerfile, build
-args and context files), the k8sco wheel's contents and every copied file's path, mode and
-contents. It leaves out what only carries the build (a CA bundle, proxy settings): those do
+Dockerfile text, the base image's reference (or, for ``dockerfile=``/``dockerfile_text=``, the
+user's Dockerfile, build args and context files), the k8sco wheel's contents and every copied
+file's path, mode and contents (for ``copy_url``/``copy_repo`` from a branch: the URL, branch
+and commit instead). No input needs a Docker engine, so ``k8sco render`` names the tag
+without building. It leaves out what only carries the build (a CA bundle, proxy settings): those do
 not change what a node runs.
 """
 
@@ -29,6 +31,7 @@ import hashlib
 import io
 import json
 import os
+import posixpath
 import re
 import shlex
 import stat
@@ -39,8 +42,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import IO
 
-from docker.utils.build import PatternMatcher
-
 from k8sco.errors import BuildError
 from k8sco.image import Image
 from k8sco.render.constants import CODE_ROOT, RUN_AS_USER
@@ -50,9 +51,27 @@ from k8sco.render.constants import CODE_ROOT, RUN_AS_USER
 USER_UID = RUN_AS_USER
 # Never copied into an image: run state, version control, bytecode caches.
 DEFAULT_EXCLUDES = (".k8sco", ".git", "__pycache__", "**/__pycache__")
+# Secrets and local environments, left out of a copy_dir at any depth unless a `!` line of
+# the .dockerignore takes them back (these come first, so the user's lines decide last).
+# A folder holding a `pyvenv.cfg` (a virtualenv) is left out the same way.
+SECRET_EXCLUDES = (
+    "**/.env*",
+    "**/.netrc",
+    "**/.pypirc",
+    "**/.npmrc",
+    "**/.docker/config.json",
+    "**/.aws",
+    "**/.kube",
+    "**/.ssh",
+    "**/id_rsa*",
+    "**/id_ed25519*",
+    "**/*.pem",
+    "**/*.key",
+)
+VENV_MARKER = "pyvenv.cfg"
 BUILD_DIR = ".k8sco-build"  # k8sco's own files in the build context (not in copy_dir)
 CA_FILE = "ca.pem"
-_HASH_FORMAT = 1  # bump when the meaning of the hash inputs changes
+_HASH_FORMAT = 2  # bump when the meaning of the hash inputs changes
 
 # The helper every RUN line calls. It runs as root in the build, with the build's CA bundle
 # when one was given, and installs with whatever the base image has (apt, apk, dnf, yum).
@@ -68,17 +87,7 @@ if [ -s "$here/ca.pem" ]; then
 fi
 what=$1
 shift
-case "$what" in
-user)
-    uid=$1 root=$2
-    if ! grep -q "^[^:]*:[^:]*:$uid:" /etc/passwd; then
-        echo "k8sco:x:$uid:$uid:k8sco:/home/k8sco:/bin/sh" >>/etc/passwd
-        grep -q "^[^:]*:[^:]*:$uid:" /etc/group || echo "k8sco:x:$uid:" >>/etc/group
-    fi
-    mkdir -p /home/k8sco "$root"
-    chown "$uid:$uid" /home/k8sco "$root"
-    ;;
-apt)
+install() {
     if command -v apt-get >/dev/null; then
         export DEBIAN_FRONTEND=noninteractive
         apt-get $apt_ca update -q
@@ -91,9 +100,38 @@ apt)
     elif command -v yum >/dev/null; then
         yum install -y "$@" && yum clean all
     else
-        echo "k8sco: reqs_packages needs apt-get, apk, dnf or yum in the base image" >&2
+        echo "k8sco: install_packages needs apt-get, apk, dnf or yum in the base image" >&2
         exit 1
     fi
+}
+case "$what" in
+user)
+    uid=$1 root=$2
+    if ! grep -q "^[^:]*:[^:]*:$uid:" /etc/passwd; then
+        echo "k8sco:x:$uid:$uid:k8sco:/home/k8sco:/bin/sh" >>/etc/passwd
+        grep -q "^[^:]*:[^:]*:$uid:" /etc/group || echo "k8sco:x:$uid:" >>/etc/group
+    fi
+    mkdir -p /home/k8sco "$root"
+    chown "$uid:$uid" /home/k8sco "$root"
+    ;;
+apt)
+    install "$@"
+    ;;
+docker)
+    # The Docker CLI from the distribution (Conducto ran get.docker.com): nodes reach an
+    # engine through DOCKER_HOST or a mounted socket; k8sco starts none.
+    if command -v apt-get >/dev/null; then install docker.io
+    elif command -v apk >/dev/null; then install docker-cli
+    else install docker
+    fi
+    ;;
+npm)
+    # Conducto installs npm packages in the code root (node_modules next to the code).
+    command -v npm >/dev/null || install nodejs npm
+    mkdir -p "$1"
+    cd "$1"
+    shift
+    npm install --no-audit --no-fund "$@"
     ;;
 pip)
     py=$(command -v python3 || command -v python || true)
@@ -168,6 +206,7 @@ class BuildPlan:
     dist: K8scoDist
     user: UserDockerfile | None = None
     extras: Mapping[str, bytes] = field(default_factory=dict)  # not hashed (CA bundle)
+    source: tuple[str, ...] = ()  # code from git: URL, branch, commit (hashed, not files)
 
     @property
     def tag(self) -> str:
@@ -185,32 +224,231 @@ class BuildPlan:
 
 
 def read_ignore_file(path: str) -> list[str]:
-    """The patterns of a ``.dockerignore`` (comments and blank lines dropped); [] if none."""
+    """The patterns of a ``.dockerignore``, cleaned as Docker reads them; [] if none.
+
+    As moby/patternmatcher ignorefile/ignorefile.go ReadAll: a UTF-8 BOM is dropped, a line
+    is a comment only when ``#`` is its first character, ``!`` may be followed by spaces,
+    and a pattern is path-cleaned with its leading ``/`` removed.
+    """
     try:
-        with open(path, encoding="utf-8") as f:
+        with open(path, encoding="utf-8-sig") as f:
             lines = f.read().splitlines()
     except FileNotFoundError:
         return []
-    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BuildError(f"{path}: cannot be read as a .dockerignore: {exc}") from exc
+    patterns = []
+    for line in lines:
+        if line.startswith("#"):
+            continue
+        pattern = line.strip()
+        if not pattern:
+            continue
+        invert = pattern.startswith("!")
+        if invert:
+            pattern = pattern[1:].strip()
+        if pattern:
+            pattern = posixpath.normpath(pattern)
+            if len(pattern) > 1 and pattern.startswith("/"):
+                pattern = pattern.lstrip("/") or "/"
+        patterns.append("!" + pattern if invert else pattern)
+    return patterns
 
 
-def scan_dir(root: str, excludes: Sequence[str] = DEFAULT_EXCLUDES) -> tuple[FileEntry, ...]:
+# The characters moby's compile escapes (shouldEscape); every other one goes to the regexp.
+_GO_ESCAPED = ".+()|{}$"
+
+
+class _Pattern:
+    """One ``.dockerignore`` line, compiled as moby/patternmatcher patternmatcher.go does
+    (Pattern.compile, for a "/" separator): ``*`` and ``?`` stop at ``/``, ``**`` spans
+    folders, ``\\`` escapes the next character, matching is case-sensitive, and a pattern
+    without wildcards is an exact, prefix (``dir/**``) or suffix (``**/name``) match."""
+
+    def __init__(self, text: str) -> None:
+        self.exclusion = text.startswith("!")
+        if self.exclusion:
+            text = text[1:]
+        self.text = text
+        kind = "exact"
+        out: list[str] = []
+        i = 0
+        while i < len(text):
+            first = i == 0
+            ch = text[i]
+            i += 1
+            if ch == "*":
+                if text.startswith("*", i):
+                    i += 1
+                    if text.startswith("/", i):
+                        i += 1
+                    if i >= len(text):
+                        if kind == "exact":
+                            kind = "prefix"
+                        else:
+                            out.append(".*")
+                            kind = "regexp"
+                    else:
+                        out.append("(.*/)?")
+                        kind = "regexp"
+                    if first:
+                        kind = "suffix"
+                else:
+                    out.append("[^/]*")
+                    kind = "regexp"
+            elif ch == "?":
+                out.append("[^/]")
+                kind = "regexp"
+            elif ch == "\\":
+                if i < len(text):
+                    out.append(re.escape(text[i]))
+                    i += 1
+                    kind = "regexp"
+                else:
+                    out.append(re.escape(ch))
+            elif ch in "[]":
+                out.append(ch)
+                kind = "regexp"
+            elif ch in _GO_ESCAPED:
+                out.append("\\" + ch)
+            else:
+                out.append(ch)  # as moby: the rest reaches the regexp as it is
+        self.kind = kind
+        try:
+            self.regex = re.compile("".join(out))
+        except re.error as exc:
+            raise BuildError(f".dockerignore pattern {text!r} is not valid: {exc}") from exc
+
+    def match(self, path: str) -> bool:
+        if self.kind == "exact":
+            return path == self.text
+        if self.kind == "prefix":
+            return path.startswith(self.text[:-2])
+        if self.kind == "suffix":
+            suffix = self.text[2:]
+            return path.endswith(suffix) or (suffix.startswith("/") and path == suffix[1:])
+        return self.regex.fullmatch(path) is not None
+
+
+class _Matcher:
+    """moby/patternmatcher's PatternMatcher.MatchesOrParentMatches, the rule Docker's build
+    context uses (moby/go-archive TarWithOptions): the last line that matches a path, or one
+    of its parent folders, decides; a ``!`` line takes the path back."""
+
+    def __init__(self, patterns: Iterable[str]) -> None:
+        self.patterns: list[_Pattern] = []
+        for text in patterns:
+            text = text.strip()
+            if text in ("", "!"):
+                continue  # moby refuses a lone "!"; an empty line says nothing
+            self.patterns.append(_Pattern(posixpath.normpath(text)))
+
+    def add(self, index: int, pattern: _Pattern) -> None:
+        self.patterns.insert(index, pattern)
+
+    @property
+    def exclusions(self) -> list[_Pattern]:
+        return [p for p in self.patterns if p.exclusion]
+
+    def excluded(self, path: str) -> bool:
+        parents = path.split("/")[:-1]
+        matched = False
+        for pattern in self.patterns:
+            if pattern.exclusion != matched:
+                continue  # cannot change the outcome
+            hit = pattern.match(path) or any(
+                pattern.match("/".join(parents[: i + 1])) for i in range(len(parents))
+            )
+            if hit:
+                matched = not pattern.exclusion
+        return matched
+
+    def may_take_back_below(self, folder: str) -> bool:
+        """Whether a ``!`` line names something below an excluded ``folder`` (moby/go-archive
+        walks into an excluded folder only then, comparing the pattern's text)."""
+        prefix = folder + "/"
+        return any((p.text + "/").startswith(prefix) for p in self.exclusions)
+
+
+def _literal(path: str) -> str:
+    """``path`` as a pattern that matches only itself."""
+    return re.sub(r"([*?\[\]\\])", r"\\\1", path)
+
+
+@dataclass(frozen=True)
+class CodeScan:
+    """The copied paths of a folder, and what k8sco's secret rules left out of them."""
+
+    files: tuple[FileEntry, ...]
+    left_out: tuple[str, ...]  # top-most paths, a folder with a trailing "/"
+
+
+def scan(
+    root: str, excludes: Sequence[str] = DEFAULT_EXCLUDES, *, secrets: bool = True
+) -> CodeScan:
     """Every path below ``root`` that is copied, sorted, with its digest.
 
     ``excludes`` are ``.dockerignore`` patterns; a ``.dockerignore`` in ``root`` adds its own
-    (including ``!`` exceptions). Sockets and devices are skipped, as Docker does.
+    (including ``!`` exceptions). With ``secrets``, :data:`SECRET_EXCLUDES` and virtualenvs
+    are left out too, before the ``.dockerignore`` so that its ``!`` lines can take them
+    back. Sockets and devices are skipped, as Docker does.
     """
     root = os.path.abspath(root)
     if not os.path.isdir(root):
         raise BuildError(f"{root}: not a directory (copy_dir or context of an Image)")
-    patterns = [*excludes, *read_ignore_file(os.path.join(root, ".dockerignore"))]
-    entries = []
-    for rel in sorted(PatternMatcher(patterns).walk(root)):
-        source = os.path.join(root, rel)
-        entry = _entry(rel.replace(os.sep, "/"), source)
-        if entry is not None:
-            entries.append(entry)
-    return tuple(entries)
+    users = read_ignore_file(os.path.join(root, ".dockerignore"))
+    # The .dockerignore itself always goes, as the docker CLI sends it whatever it says
+    # (docker/cli cli/command/image/build/context.go, TrimBuildFilesFromExcludes).
+    users = [*users, "!.dockerignore"]
+    plain = _Matcher([*excludes, *users])
+    full = _Matcher([*excludes, *(SECRET_EXCLUDES if secrets else ()), *users])
+    venv_at = len(full.patterns) - len(_Matcher(users).patterns)
+    entries: list[FileEntry] = []
+    left_out: list[str] = []
+
+    def walk(folder: str, rel_folder: str) -> None:
+        try:
+            names = sorted(os.listdir(folder))
+        except OSError as exc:
+            raise BuildError(f"{folder}: cannot be listed for the image: {exc}") from exc
+        for name in names:
+            rel = f"{rel_folder}/{name}" if rel_folder else name
+            source = os.path.join(folder, name)
+            is_dir = os.path.isdir(source) and not os.path.islink(source)
+            if secrets and is_dir and os.path.isfile(os.path.join(source, VENV_MARKER)):
+                full.add(venv_at, _Pattern(_literal(rel)))
+            if full.excluded(rel):
+                if secrets and not plain.excluded(rel):
+                    left_out.append(rel + "/" if is_dir else rel)
+                if is_dir and full.may_take_back_below(rel):
+                    walk(source, rel)
+                continue
+            entry = _entry(rel, source)
+            if entry is not None:
+                entries.append(entry)
+            if is_dir:
+                walk(source, rel)
+
+    walk(root, "")
+    entries.sort(key=lambda e: e.path)
+    return CodeScan(tuple(entries), tuple(left_out))
+
+
+def left_out_line(label: str, left_out: Sequence[str], most: int = 8) -> str:
+    """The one line that tells what the secret rules kept out of ``label``'s image."""
+    shown = ", ".join(left_out[:most])
+    more = f" and {len(left_out) - most} more" if len(left_out) > most else ""
+    return (
+        f"{label}: left out of the image as secrets or virtualenvs: {shown}{more} "
+        "(a '!' line in .dockerignore puts one back)"
+    )
+
+
+def scan_dir(
+    root: str, excludes: Sequence[str] = DEFAULT_EXCLUDES, *, secrets: bool = True
+) -> tuple[FileEntry, ...]:
+    """The copied paths of :func:`scan`."""
+    return scan(root, excludes, secrets=secrets).files
 
 
 def _entry(rel: str, source: str) -> FileEntry | None:
@@ -268,10 +506,15 @@ def render_dockerfile(image: Image, dist: K8scoDist, *, has_code: bool) -> str:
         f"COPY {BUILD_DIR}/setup/ /tmp/k8sco-build/",
         _run_setup("user", [str(USER_UID), CODE_ROOT]),
     ]
-    if image.reqs_packages:
-        lines.append(_run_setup("apt", image.reqs_packages))
-    if image.reqs_py:
-        lines.append(_run_setup("pip", image.reqs_py))
+    # Conducto's order: system packages, Docker, pip, npm.
+    if image.install_packages:
+        lines.append(_run_setup("apt", image.install_packages))
+    if image.install_docker:
+        lines.append(_run_setup("docker", []))
+    if image.install_pip:
+        lines.append(_run_setup("pip", image.install_pip))
+    if image.install_npm:
+        lines.append(_run_setup("npm", [CODE_ROOT, *image.install_npm]))
     if dist.wheel_path is not None:
         if dist.requires:
             lines.append(_run_setup("pip", dist.requires))
@@ -285,8 +528,10 @@ def render_dockerfile(image: Image, dist: K8scoDist, *, has_code: bool) -> str:
     lines.append("ENV " + " ".join(f"{k}={_env_value(image, k, v)}" for k, v in env.items()))
     # Every instruction after a changed one is rebuilt, and the classic builder starts a
     # container even for metadata: all of it goes before the code, which changes most.
+    # docker_auto_workdir=False keeps the base image's WORKDIR (Conducto's text_for_copy).
+    if image.docker_auto_workdir:
+        lines.append(f"WORKDIR {CODE_ROOT}")
     lines += [
-        f"WORKDIR {CODE_ROOT}",
         f"USER {USER_UID}:{USER_UID}",
         "ENTRYPOINT []",
         'CMD ["/bin/sh"]',
@@ -325,25 +570,32 @@ def plan(
     image: Image,
     *,
     base: str,
-    base_id: str,
     files: tuple[FileEntry, ...],
     dist: K8scoDist,
     user: UserDockerfile | None = None,
     registry: str | None = None,
     ca_bundle: bytes | None = None,
+    source: Sequence[str] = (),
 ) -> BuildPlan:
     """The plan and tag of ``image`` from its resolved inputs. Pure.
 
-    ``base_id`` is the id of the base image (so a re-pulled ``python:3.11-slim`` counts as
-    a new input); for a ``dockerfile=`` image it is ignored and ``user`` is hashed instead.
+    The base is hashed by its reference, not its id, so that the tag is known without a
+    Docker engine (``k8sco render``); pin a digest (``python:3.11-slim@sha256:...``) to
+    make a re-pulled base a new input. For a ``dockerfile=``/``dockerfile_text=`` image
+    ``user`` is hashed instead. ``source`` names code cloned from git (URL, branch, commit):
+    it is hashed in place of ``files``, which may then be empty (the clone is made only to
+    build).
     """
-    template = render_dockerfile(image, dist, has_code=bool(files))
+    template = render_dockerfile(image, dist, has_code=bool(files) or bool(source))
     inputs: dict[str, object] = {
         "format": _HASH_FORMAT,
         "dockerfile": template,
-        "files": [[f.path, f.kind, f.mode, f.digest] for f in files],
         "k8sco": [dist.requirement, dist.digest],
     }
+    if source:
+        inputs["git"] = list(source)
+    else:
+        inputs["files"] = [[f.path, f.kind, f.mode, f.digest] for f in files]
     if user is not None:
         inputs["user"] = {
             "dockerfile": user.text,
@@ -351,7 +603,7 @@ def plan(
             "context": [[f.path, f.kind, f.mode, f.digest] for f in user.files],
         }
     else:
-        inputs["base"] = [base, base_id]
+        inputs["base"] = base
     blob = json.dumps(inputs, sort_keys=True, separators=(",", ":")).encode()
     extras = {CA_FILE: ca_bundle} if ca_bundle else {}
     return BuildPlan(
@@ -364,6 +616,7 @@ def plan(
         dist=dist,
         user=user,
         extras=extras,
+        source=tuple(source),
     )
 
 
@@ -411,18 +664,45 @@ def write_context(build: BuildPlan, out: IO[bytes], base: str | None = None) -> 
                     tar.addfile(_info(name, tarfile.REGTYPE, entry.mode, size), f)
 
 
+USER_DOCKERFILE = f"{BUILD_DIR}/Dockerfile"  # where a dockerfile_text goes in its context
+
+
+def write_user_context(user: UserDockerfile, out: IO[bytes]) -> None:
+    """The context of a ``dockerfile_text=`` stage: its context's files (none without
+    ``context=``) and the text at :data:`USER_DOCKERFILE`, as an uncompressed tar."""
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for entry in user.files:
+            if entry.kind == "dir":
+                tar.addfile(_info(entry.path, tarfile.DIRTYPE, entry.mode))
+            elif entry.kind == "symlink":
+                info = _info(entry.path, tarfile.SYMTYPE, entry.mode)
+                info.linkname = entry.digest
+                tar.addfile(info)
+            else:
+                with open(entry.source, "rb") as f:
+                    size = os.fstat(f.fileno()).st_size
+                    tar.addfile(_info(entry.path, tarfile.REGTYPE, entry.mode, size), f)
+        data = user.text.encode()
+        tar.addfile(_info(USER_DOCKERFILE, tarfile.REGTYPE, 0o644, len(data)), io.BytesIO(data))
+
+
 __all__ = [
     "CODE_ROOT",
     "DEFAULT_EXCLUDES",
+    "SECRET_EXCLUDES",
     "USER_UID",
     "BuildPlan",
+    "CodeScan",
     "FileEntry",
     "K8scoDist",
     "UserDockerfile",
     "default_base",
+    "left_out_line",
     "plan",
     "render_dockerfile",
     "repository_name",
+    "scan",
     "scan_dir",
     "write_context",
+    "write_user_context",
 ]

@@ -57,3 +57,21 @@ def built_refs(root: Node, code_root: str, builder: Builder) -> Mapping[str, str
         if isinstance(image, Image) and needs_build(image) and image_key(image) not in refs:
             refs[image_key(image)] = builder.build(image, code_root).ref
     return refs
+
+
+def planned_refs(root: Node, code_root: str) -> dict[str, str] | None:
+    """The references ``k8sco render --build`` (``k8sco build``) gives the tree's images, by
+    ``image_key``, computed from their inputs without a Docker engine and without building;
+    None when no node's image needs a build (then none is built). The same images as
+    ``k8sco.cli.build.images_of``, with the settings of the environment (K8SCO_BASE_IMAGE,
+    K8SCO_REGISTRY) as ``k8sco build`` reads them."""
+    declared = [n.params.get("image") for n in root.stream()]
+    if not any(isinstance(i, Image) and needs_build(i) for i in declared):
+        return None
+    refs: dict[str, str] = {}
+    with Builder.from_env(os.environ, registry=os.environ.get("K8SCO_REGISTRY")) as builder:
+        for node in root.stream():
+            image = node.get("image") if isinstance(node, Exec) else None
+            if isinstance(image, Image) and image_key(image) not in refs:
+                refs[image_key(image)] = builder.plan(image, code_root).ref
+    return refs

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import signal
 import sys
 import threading
@@ -36,6 +37,7 @@ from docker.models.containers import Container
 
 from k8sco.containers.engine import connect
 from k8sco.errors import RunError
+from k8sco.image import Image
 from k8sco.params import cpu_cores, mem_bytes
 from k8sco.render.constants import CODE_ROOT, RUN_AS_USER
 from k8sco.tree import Exec
@@ -50,13 +52,17 @@ class ContainerSpec:
     image: str
     argv: tuple[str, ...]
     env: Mapping[str, str] = field(default_factory=dict)
-    workdir: str = CODE_ROOT
+    workdir: str = CODE_ROOT  # "": the image's WORKDIR (docker_auto_workdir=False)
     user: str = f"{RUN_AS_USER}:{RUN_AS_USER}"
     cpu: float | None = None  # cores
     mem: int | None = None  # bytes; swap is not allowed beyond it
     network: bool = False
     labels: Mapping[str, str] = field(default_factory=dict)
     name: str | None = None
+    # Variables whose values the container takes from this process's environment (secrets):
+    # the spec travels in the shim's argv, which every local user can read (ps), an
+    # environment only its owner.
+    secret_env: tuple[str, ...] = ()
 
     def to_json(self) -> str:
         data = asdict(self)
@@ -67,14 +73,16 @@ class ContainerSpec:
     def from_json(cls, text: str) -> ContainerSpec:
         data = json.loads(text)
         data["argv"] = tuple(data["argv"])
+        data["secret_env"] = tuple(data.get("secret_env", ()))
         return cls(**data)
 
 
-def node_argv(command: str | Sequence[str]) -> tuple[str, ...]:
-    """A node's argv in its image: a shell string through ``/bin/sh -c``; an argv (including
-    ``k8sco call ...``, whose ``k8sco`` is the image's console script) as it is."""
+def node_argv(command: str | Sequence[str], shell: str = "/bin/sh") -> tuple[str, ...]:
+    """A node's argv in its image: a shell string through ``shell -c`` (a co.Image's
+    ``shell=``); an argv (including ``k8sco call ...``, whose ``k8sco`` is the image's
+    console script) as it is."""
     if isinstance(command, str):
-        return ("/bin/sh", "-c", command)
+        return (shell, "-c", command)
     return tuple(command)
 
 
@@ -89,14 +97,24 @@ def node_spec(
     is added to the node's own environment."""
     return ContainerSpec(
         image=image,
-        argv=node_argv(node.command),
-        env={**node.get("env"), **env},
+        argv=node_argv(node.command, _shell(node.get("image"))),
+        workdir=_workdir(node.get("image")),
+        # A co.SecretRef has no value here: the runner passes it through secret_env.
+        env={**{k: v for k, v in node.get("env").items() if isinstance(v, str)}, **env},
         cpu=cpu_cores(node.get("cpu")),
         mem=mem_bytes(node.get("mem")),
         network=bool(node.get("network")),
         labels={LABEL_MANAGED_BY: "k8sco", **labels},
         name=name,
     )
+
+
+def _shell(image: object) -> str:
+    return image.command_shell if isinstance(image, Image) else "/bin/sh"
+
+
+def _workdir(image: object) -> str:
+    return "" if isinstance(image, Image) and not image.docker_auto_workdir else CODE_ROOT
 
 
 class ContainerRun:
@@ -119,8 +137,11 @@ class ContainerRun:
             self.container = self.client.containers.create(
                 spec.image,
                 command=list(spec.argv),
-                environment=dict(spec.env),
-                working_dir=spec.workdir,
+                environment={
+                    **spec.env,
+                    **{k: os.environ[k] for k in spec.secret_env if k in os.environ},
+                },
+                working_dir=spec.workdir or None,
                 user=spec.user,
                 nano_cpus=int(spec.cpu * 1e9) if spec.cpu else None,
                 mem_limit=spec.mem,

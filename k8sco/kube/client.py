@@ -30,6 +30,10 @@ LEASES = "/apis/coordination.k8s.io/v1"
 CORE = "/api/v1"
 
 MERGE_PATCH = "application/merge-patch+json"
+# An object's metadata and nothing else (no Secret data, say): the API server converts the
+# answer (staging/src/k8s.io/apiserver/pkg/endpoints/handlers/response.go,
+# asPartialObjectMetadata). Needs Kubernetes 1.15 or later (meta.k8s.io/v1).
+ACCEPT_METADATA = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
 # batch/v1 Jobs orphan their pods when a DELETE names no policy (k8s-jobs.md §3), so every
 # delete k8sco sends names one.
 BACKGROUND = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"}
@@ -72,6 +76,7 @@ class Cluster:
         self.api = k8s_client.ApiClient(configuration)
         self.retries = retries
         self.request_timeout = request_timeout
+        self.watch_grace = 10.0  # seconds a watch may stay silent past its timeoutSeconds
         self.sleep: Callable[[float], None] = time.sleep
         self.counts: dict[str, int] = {}  # requests by verb, for benchmarks
 
@@ -91,13 +96,15 @@ class Cluster:
         timeout: float | None = None,
         retry: bool = True,
         raw: bool = False,
+        accept: str = "application/json",
     ) -> Any:
         """One API call; the decoded JSON answer (the text when ``raw``). Retries what is
-        worth retrying."""
+        worth retrying. ``accept`` asks for another form of the answer (metadata only:
+        :data:`ACCEPT_METADATA`)."""
         attempt = 0
         while True:
             try:
-                return self._once(method, path, query, body, content_type, timeout, raw)
+                return self._once(method, path, query, body, content_type, timeout, raw, accept)
             except ClusterError as exc:
                 attempt += 1
                 if not retry or not exc.retryable or attempt > self.retries:
@@ -114,13 +121,16 @@ class Cluster:
         content_type: str,
         timeout: float | None,
         raw: bool,
+        accept: str = "application/json",
     ) -> Any:
-        resp = self._send(method, path, query, body, content_type, timeout, stream=False)
+        resp = self._send(
+            method, path, query, body, content_type, timeout, stream=False, accept=accept
+        )
         data = resp.read()
         if resp.status >= 400:
             raise _error(resp.status, data, resp.headers, method, path)
         if not data:
-            return {}
+            return "" if raw else {}
         text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
         if raw:
             return text
@@ -139,10 +149,11 @@ class Cluster:
         timeout: float | None,
         *,
         stream: bool,
+        accept: str = "application/json",
     ) -> Any:
         verb = method if not (query or {}).get("watch") else "WATCH"
         self.counts[verb] = self.counts.get(verb, 0) + 1
-        headers = {"Accept": "application/json"}
+        headers = {"Accept": accept}
         if body is not None:
             headers["Content-Type"] = content_type
         params = [(k, _query_value(v)) for k, v in (query or {}).items() if v is not None]
@@ -155,10 +166,11 @@ class Cluster:
             auth_settings=["BearerToken"],
         )
         read_timeout = timeout if timeout is not None else self.request_timeout
+        # A stream gets a read timeout only when asked: a log may be quiet for hours, but a
+        # watch that hears nothing past its server-side timeout is a dead connection.
+        limit = (5.0, read_timeout) if not stream or timeout is not None else None
         try:
-            return self.api.call_api(
-                m, url, hdrs, payload, _request_timeout=(5.0, read_timeout) if not stream else None
-            )
+            return self.api.call_api(m, url, hdrs, payload, _request_timeout=limit)
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise ClusterUnreachable(
                 f"cannot reach the Kubernetes API at {self.host}: {_short(exc)}"
@@ -198,7 +210,13 @@ class Cluster:
         self, path: str, *, resource_version: str, selector: Mapping[str, str], timeout: int
     ) -> Iterator[dict[str, Any]]:
         """Watch events (``{"type", "object"}``) after ``resource_version``; ERROR events
-        with code 410 raise :class:`~k8sco.errors.Gone`."""
+        with code 410 raise :class:`~k8sco.errors.Gone`.
+
+        ``timeout`` is the server's (``timeoutSeconds``); the client stops reading
+        ``watch_grace`` seconds after it, so that a half-open connection (a silent network
+        drop, an API server gone without a FIN) raises ClusterUnreachable instead of hanging
+        forever (kubernetes-client/python issue #1148: the official client sets no
+        client-side timeout on watches)."""
         query = {
             "watch": "true",
             "resourceVersion": resource_version,
@@ -206,7 +224,7 @@ class Cluster:
             "timeoutSeconds": timeout,
             **selector,
         }
-        for line in self.stream(path, query, timeout=timeout + 10):
+        for line in self.stream(path, query, timeout=timeout + self.watch_grace):
             if not line.strip():
                 continue
             event = json.loads(line)

@@ -4,8 +4,21 @@ Level-triggered and stateless (DESIGN.md §3). Two watch threads keep a cache of
 and of the Jobs k8sco manages; any change marks its Pipeline dirty; one worker reconciles
 dirty Pipelines with :func:`k8sco.reconcile.reconcile` (pure) and applies the result:
 Jobs created (AlreadyExists counts as success) and deleted, one status patch, Events.
-Nothing lives only in memory: kill the process at any instant, start it again, and it
-reads the same Pipelines and Jobs back and reaches the same decisions.
+Nothing that decides an outcome lives only in memory: kill the process at any instant,
+start it again, and it reads the same Pipelines and Jobs back and reaches the same
+decisions. What memory holds is bookkeeping whose loss only restarts a clock: the backoff
+of a refused Job create, since when a foreign Job has blocked a node
+(``K8SCO_FOREIGN_JOB_TIMEOUT``) or a pod has failed to start (``K8SCO_START_TIMEOUT``),
+measured on this process's clock, never against the API server's timestamps.
+
+Only a Job with an ownerReference to the Pipeline's uid is a node's run; Jobs are cached
+by their pipeline label and checked for ownership at each reconciliation. A refused Job
+create never stops a reconciliation: the node records the API's message (waiting and
+retried, or failed; reconcile/problems.py) and the status patch is written. The status
+patch carries the resourceVersion it was computed from, so a second leader for a moment
+(leader election does not fence) or a lagging cache gets 409 and decides again.
+Jobs whose pods have not started are looked at (pods list, events list), throttled, to say
+why; the RBAC this needs: pods list, events list and create, jobs get.
 
 Writes are batched per reconciliation and a Pipeline is reconciled at most once per
 ``min_interval`` seconds, so a burst of Job events costs one status patch.
@@ -13,19 +26,39 @@ Writes are batched per reconciliation and a Pipeline is reconciled at most once 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import os
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
 
-from k8sco.engine import Graph
+from k8sco.engine import Graph, NodeState
 from k8sco.errors import ClusterError, Conflict, Gone, K8scoError, NotFound
-from k8sco.kube.client import BACKGROUND, CORE, JOBS, MERGE_PATCH, PIPELINES, Cluster
+from k8sco.kube import secrets
+from k8sco.kube.client import BACKGROUND, CORE, JOBS, MERGE_PATCH, PIPELINES
 from k8sco.kube.lease import LeaderElector
+from k8sco.kube.overflow import StatusStore, load_tree
 from k8sco.reconcile import Event, Reconciliation, reconcile
+from k8sco.reconcile.decide import problem_events
+from k8sco.reconcile.observe import (
+    events_trouble,
+    pod_failure,
+    pod_trouble,
+    waiting_for_pod,
+)
+from k8sco.reconcile.problems import (
+    Limits,
+    Problem,
+    Trouble,
+    create_failed,
+    not_owned,
+    owns,
+    start_timeouts,
+)
 from k8sco.render.constants import (
     ANNOTATION_PATH,
     API_VERSION,
@@ -35,31 +68,97 @@ from k8sco.render.constants import (
     MANAGED_BY,
     PLURAL,
 )
-from k8sco.render.pipeline import decode_tree, job_for, timestamp
+from k8sco.render.pipeline import Phase, job_for, recorded_states, timestamp
 from k8sco.tree import Node
 
 log = logging.getLogger("k8sco.controller")
 
 Key = tuple[str, str]  # (namespace, pipeline name)
 
+# Environment variables that set the controller's bounds (seconds); see Limits.
+ENV_FOREIGN_TIMEOUT = "K8SCO_FOREIGN_JOB_TIMEOUT"
+ENV_START_TIMEOUT = "K8SCO_START_TIMEOUT"
+
+
+class Api(Protocol):
+    """What the controller needs of the API: :class:`k8sco.kube.client.Cluster` is one; the
+    unit tests pass an in-memory one."""
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Mapping[str, Any] | None = None,
+        body: Any = None,
+        content_type: str = "application/json",
+        timeout: float | None = None,
+        retry: bool = True,
+        raw: bool = False,
+        accept: str = "application/json",
+    ) -> Any: ...
+
+    def watch(
+        self, path: str, *, resource_version: str, selector: Mapping[str, str], timeout: int
+    ) -> Iterator[dict[str, Any]]: ...
+
+    def ns_path(self, group_path: str, plural: str, namespace: str | None = None) -> str: ...
+
+
+def limits_from_env(environ: Mapping[str, str] | None = None) -> Limits:
+    """:class:`Limits` with ``K8SCO_FOREIGN_JOB_TIMEOUT`` and ``K8SCO_START_TIMEOUT``
+    (seconds) applied; a value that is not a positive number is an error naming it."""
+    env = os.environ if environ is None else environ
+    values: dict[str, float] = {}
+    for var, field_name in (
+        (ENV_FOREIGN_TIMEOUT, "foreign_timeout"),
+        (ENV_START_TIMEOUT, "start_timeout"),
+    ):
+        text = env.get(var, "").strip()
+        if not text:
+            continue
+        try:
+            value = float(text)
+        except ValueError:
+            value = -1.0
+        if not value > 0:
+            raise K8scoError(f"{var}={text!r} is not a number of seconds above 0")
+        values[field_name] = value
+    return Limits(**values)
+
 
 @dataclass
 class _Compiled:
     root: Node
     graph: Graph
+    start_timeouts: dict[str, float]
 
 
 @dataclass
 class Stats:
-    """What the controller did, for logs and benchmarks."""
+    """What the controller did, for logs and benchmarks (counters only: nothing here grows
+    with the number of Jobs ever created)."""
 
     reconciles: int = 0
     jobs_created: int = 0
     jobs_deleted: int = 0
     status_patches: int = 0
+    status_conflicts: int = 0
     events: int = 0
     errors: int = 0
-    created_at: dict[str, float] = field(default_factory=dict)  # job name -> when created
+    probes: int = 0
+
+
+@dataclass(frozen=True)
+class _Probe:
+    """The looks at the pods and Events of one queued Job. Times are this process's clock
+    (a Job's creationTimestamp is the API server's: never compared with ours)."""
+
+    uid: str
+    first: float  # when this controller first saw the Job queued
+    trouble: str | None = None
+    since: float | None = None  # when the trouble was first seen
+    at: float | None = None  # the last look
 
 
 class Controller:
@@ -67,7 +166,7 @@ class Controller:
 
     def __init__(
         self,
-        cluster: Cluster,
+        cluster: Api,
         namespaces: str | list[str] | None,
         *,
         only: str | None = None,
@@ -75,8 +174,13 @@ class Controller:
         min_interval: float = 0.05,
         resync: float = 30.0,
         watch_timeout: int = 240,
+        limits: Limits | None = None,
+        probe_after: float = 1.0,
+        probe_every: float = 5.0,
+        probes_per_second: float = 10.0,
     ) -> None:
         self.cluster = cluster
+        self.overflow = StatusStore(cluster)  # the status ConfigMaps (kube/overflow.py)
         self.namespaces: list[str | None] = (
             [None]
             if namespaces is None
@@ -89,6 +193,10 @@ class Controller:
         self.min_interval = min_interval
         self.resync = resync
         self.watch_timeout = watch_timeout
+        self.limits = limits if limits is not None else limits_from_env()
+        self.probe_after = probe_after
+        self.probe_every = probe_every
+        self.probes_per_second = probes_per_second
         self.stats = Stats()
         self.pipelines: dict[Key, dict[str, Any]] = {}
         self.jobs: dict[Key, dict[str, dict[str, Any]]] = {}
@@ -102,6 +210,16 @@ class Controller:
             for ns in self.namespaces
         }
         self._last_sync: dict[Key, float] = {}
+        # Per Pipeline, forgotten with it: problems creating its Jobs (by the uid and
+        # generation they belong to: a rerun or stop starts afresh), the last look at its
+        # queued Jobs' pods, when to reconcile it again, the spec reported invalid.
+        self._problems: dict[Key, tuple[tuple[str, Any], dict[str, Problem]]] = {}
+        self._probes: dict[Key, dict[str, _Probe]] = {}
+        self._failed: dict[Key, dict[str, tuple[str, str]]] = {}  # path: (Job uid, detail)
+        self._timers: dict[Key, float] = {}
+        self._invalid: dict[Key, tuple[str, Any]] = {}
+        self._probe_tokens = probes_per_second
+        self._probe_refill = clock()
         self.stop = threading.Event()
 
     # --- watching ---------------------------------------------------------------------------
@@ -133,6 +251,8 @@ class Controller:
                 self._synced[(kind, namespace)].set()
                 rv = (listing.get("metadata") or {}).get("resourceVersion", "")
                 while not self.stop.is_set():
+                    # The client gives the stream a read timeout a little over the
+                    # server's timeoutSeconds, so a silent connection ends here too.
                     for event in self.cluster.watch(
                         path, resource_version=rv, selector=selector, timeout=self.watch_timeout
                     ):
@@ -161,18 +281,24 @@ class Controller:
             if kind == "pipelines":
                 kept = {k: v for k, v in self.pipelines.items() if other(k)}
                 kept.update({_key(p): p for p in items})
+                for key in set(self.pipelines) - set(kept):
+                    self._forget(key)
                 self.pipelines = kept
             else:
                 jobs = {k: v for k, v in self.jobs.items() if other(k)}
                 for job in items:
-                    owner = _owner(job)
-                    if owner is not None:
-                        jobs.setdefault(owner, {})[_node_path(job)] = job
+                    label = _label_key(job)
+                    if label is not None:
+                        jobs.setdefault(label, {})[_node_path(job)] = job
                 self.jobs = jobs
             self._dirty.update(k for k in self.pipelines if not other(k))
             self._cond.notify()
 
     def _apply_event(self, kind: str, type_: str, obj: dict[str, Any]) -> None:
+        """One watch event. Events of a watch arrive in order, so each one replaces what is
+        cached: resourceVersions are opaque strings, never compared for order
+        (kubernetes/kubernetes staging/src/k8s.io/client-go/tools/cache/reflector.go keeps
+        the last one only to resume from)."""
         with self._cond:
             if kind == "pipelines":
                 key = _key(obj)
@@ -181,28 +307,32 @@ class Controller:
                     self.jobs.pop(key, None)
                     self._forget(key)
                     return
-                if _newer(obj, self.pipelines.get(key)):
-                    self.pipelines[key] = obj
+                self.pipelines[key] = obj
             else:
-                owner = _owner(obj)
-                if owner is None:
+                # Cached under the Pipeline its label names; whether that Pipeline owns it
+                # is decided by ownerReference uid at each reconciliation.
+                label = _label_key(obj)
+                if label is None:
                     return
-                jobs = self.jobs.setdefault(owner, {})
+                jobs = self.jobs.setdefault(label, {})
                 path = _node_path(obj)
                 if type_ == "DELETED":
-                    if jobs.get(path, {}).get("metadata", {}).get("uid") == obj["metadata"].get(
-                        "uid"
-                    ):
+                    if _uid(jobs.get(path)) == _uid(obj):
                         jobs.pop(path, None)
-                elif _newer(obj, jobs.get(path)):
+                else:
                     jobs[path] = obj
-                key = owner
+                key = label
             self._dirty.add(key)
             self._cond.notify()
 
     def _forget(self, key: Key) -> None:
         self.finished.discard(key)
         self._last_sync.pop(key, None)
+        self._problems.pop(key, None)
+        self._probes.pop(key, None)
+        self._failed.pop(key, None)
+        self._timers.pop(key, None)
+        self._invalid.pop(key, None)
 
     # --- reconciling ------------------------------------------------------------------------
 
@@ -211,8 +341,8 @@ class Controller:
         cache_key = (meta.get("uid", ""), meta.get("generation"))
         found = self._compiled.get(cache_key)
         if found is None:
-            root = decode_tree(pipeline["spec"])
-            found = _Compiled(root, Graph.from_tree(root))
+            root = load_tree(self.cluster, pipeline, self.clock())
+            found = _Compiled(root, Graph.from_tree(root), start_timeouts(root))
             self._compiled = {k: v for k, v in self._compiled.items() if k[0] != cache_key[0]}
             self._compiled[cache_key] = found
         return found
@@ -224,46 +354,187 @@ class Controller:
             jobs = dict(self.jobs.get(key, {}))
         if pipeline is None or pipeline.get("metadata", {}).get("deletionTimestamp"):
             return None
+        meta = pipeline["metadata"]
+        mark = (meta.get("uid", ""), meta.get("generation"))
         try:
             compiled = self.compiled(pipeline)
+            view = self.overflow.view(pipeline)  # the status with its ConfigMaps' records
+        except ClusterError as exc:  # tree ConfigMaps not written yet, or a failed read
+            log.info("%s/%s: %s; trying again", *key, exc)
+            self._wake(key, self.clock() + 1.0)
+            return None
         except K8scoError as exc:
-            self._event(pipeline, Event("Warning", "InvalidSpec", str(exc)))
-            self._patch_status(pipeline, {"phase": "Failed", "message": str(exc)})
+            # Once per generation: a resync must not repeat the Event every 30 s.
+            if self._invalid.get(key) != mark and self._patch_status(
+                pipeline, {"phase": Phase.FAILED, "message": str(exc)}
+            ):
+                self._event(pipeline, Event("Warning", "InvalidSpec", str(exc)))
+                self._invalid[key] = mark
             self.finished.add(key)
             return None
+        self._invalid.pop(key, None)
         now = self.clock()
-        result = reconcile(compiled.graph, pipeline, jobs, now)
+        before = self._problems.get(key)
+        problems = before[1] if before is not None and before[0] == mark else {}
+        waiting, probe_wake = self._waiting(key, pipeline, jobs, now)
+        failures = self._failures(key, compiled.graph, pipeline, view, jobs)
+        result = reconcile(
+            compiled.graph,
+            view,
+            jobs,
+            now,
+            problems=problems,
+            waiting=waiting,
+            limits=self.limits,
+            failures=failures,
+            start_timeouts=compiled.start_timeouts,
+        )
         self.stats.reconciles += 1
-        self._apply(pipeline, compiled, result, jobs)
+        outcome = self._create(pipeline, compiled, result.create, result.problems, now)
+        seen = dict(result.problems)
+        seen.update({p: v for p, v in outcome.items() if v is not None})
+        if outcome:
+            # Decide again with what the creates said, so that this reconciliation's one
+            # status patch records it (a refused create must never stop the writes).
+            after = {p: v for p, v in result.problems.items() if p not in outcome}
+            after.update({p: v for p, v in outcome.items() if v is not None})
+            with self._cond:
+                jobs = dict(self.jobs.get(key, {}))
+            result = reconcile(
+                compiled.graph,
+                view,
+                jobs,
+                now,
+                problems=after,
+                waiting=waiting,
+                limits=self.limits,
+                failures=failures,
+                start_timeouts=compiled.start_timeouts,
+            )
+            if set(result.create) - set(outcome):
+                self._wake(key, now)
+        if result.problems:
+            self._problems[key] = (mark, result.problems)
+        else:
+            self._problems.pop(key, None)
+        for event in problem_events(problems, seen):
+            self._event(pipeline, event)
+        self._delete(pipeline, result, jobs)
+        written = True
+        if result.status is not None:
+            inline = self.overflow.store(pipeline, result.status)
+            written = self._patch_status(pipeline, inline) if inline else True
+        if written:
+            for event in result.events:
+                self._event(pipeline, event)
+        wakes = [t for t in (result.wake_at, probe_wake) if t is not None]
+        if wakes:
+            self._wake(key, min(wakes))
         if result.finished:
             self.finished.add(key)
         else:
             self.finished.discard(key)
         return result
 
-    def _apply(
+    def _wake(self, key: Key, at: float) -> None:
+        with self._cond:
+            if key not in self._timers or at < self._timers[key]:
+                self._timers[key] = at
+
+    def _create(
         self,
-        pipeline: dict[str, Any],
+        pipeline: Mapping[str, Any],
         compiled: _Compiled,
+        paths: list[str],
+        problems: Mapping[str, Problem],
+        now: float,
+    ) -> dict[str, Problem | None]:
+        """Create the Jobs of ``paths``; what became of each one that had or has a problem
+        (None: created, or found to be this Pipeline's)."""
+        meta = pipeline["metadata"]
+        ns, uid = meta["namespace"], meta.get("uid")
+        key = _key(pipeline)
+        out: dict[str, Problem | None] = {}
+        halted: ClusterError | None = None  # a transient refusal: the rest would get it too
+        secret_keys: tuple[str, ...] = ()
+        try:  # names only, so that secrets beat node env (k8sco/secrets.py); no values
+            secret_keys = secrets.key_names(self.cluster, ns) if paths else ()
+        except ClusterError as exc:
+            halted = exc  # a Job made without them would run with the wrong environment
+        for path in paths:
+            prior = problems.get(path)
+            body = job_for(pipeline, compiled.root, path, secret_keys)
+            name = body["metadata"]["name"]
+            if halted is not None:
+                out[path] = create_failed(halted.status, str(halted), name, prior, now)
+                continue
+            try:
+                # No retries inside the request: a busy API server must not stall every
+                # other Pipeline; the node retries with its own backoff (reconcile.problems).
+                created = self.cluster.request(
+                    "POST", self.cluster.ns_path(JOBS, "jobs", ns), body=body, retry=False
+                )
+                self.stats.jobs_created += 1
+                self._cache_job(key, path, created)
+                # Its pods are looked at probe_after seconds from now (our clock).
+                self._probes.setdefault(key, {})[path] = _Probe(_uid(created) or "", first=now)
+                if prior is not None:
+                    out[path] = None
+            except Conflict:
+                found = self._read_job(ns, name)
+                if found is None:
+                    out[path] = None  # gone meanwhile: try again at once
+                    self._wake(key, now)
+                elif owns(found, uid):
+                    # Created by an earlier life of this controller (or another leader).
+                    self._cache_job(key, path, found)
+                    if prior is not None:
+                        out[path] = None
+                else:
+                    foreign = not_owned(found, prior, now)
+                    out[path] = foreign
+                    log.warning("%s/%s %s: %s", ns, meta["name"], path, foreign.message)
+            except ClusterError as exc:
+                problem = create_failed(exc.status, str(exc), name, prior, now)
+                out[path] = problem
+                log.warning(
+                    "%s/%s %s: creating job %s failed (%s, HTTP %s): %s",
+                    ns,
+                    meta["name"],
+                    path,
+                    name,
+                    problem.kind,
+                    exc.status,
+                    exc,
+                )
+                if problem.kind is Trouble.TRANSIENT:
+                    halted = exc
+        return out
+
+    def _read_job(self, ns: str, name: str) -> dict[str, Any] | None:
+        try:
+            found: dict[str, Any] = self.cluster.request(
+                "GET", f"{self.cluster.ns_path(JOBS, 'jobs', ns)}/{name}"
+            )
+            return found
+        except NotFound:
+            return None
+
+    def _cache_job(self, key: Key, path: str, job: dict[str, Any]) -> None:
+        """A Job this controller wrote, unless the watch already brought it (a watch event
+        of the same uid is as new or newer: keep it)."""
+        with self._cond:
+            jobs = self.jobs.setdefault(key, {})
+            if _uid(jobs.get(path)) != _uid(job):
+                jobs[path] = job
+
+    def _delete(
+        self,
+        pipeline: Mapping[str, Any],
         result: Reconciliation,
         jobs: Mapping[str, Mapping[str, Any]],
     ) -> None:
         ns = pipeline["metadata"]["namespace"]
-        key = _key(pipeline)
-        for path in result.create:
-            body = job_for(pipeline, compiled.root, path)
-            name = body["metadata"]["name"]
-            try:
-                created = self.cluster.request(
-                    "POST", self.cluster.ns_path(JOBS, "jobs", ns), body=body
-                )
-                self.stats.jobs_created += 1
-                self.stats.created_at[name] = self.clock()
-                with self._cond:
-                    if _newer(created, self.jobs.get(key, {}).get(path)):
-                        self.jobs.setdefault(key, {})[path] = created
-            except Conflict:
-                pass  # AlreadyExists: created by an earlier life of this controller
         for path in result.delete:
             job = jobs.get(path)
             if job is None:
@@ -278,25 +549,191 @@ class Controller:
                 self.stats.jobs_deleted += 1
             except NotFound:
                 pass
-        if result.status is not None:
-            self._patch_status(pipeline, result.status)
-        for event in result.events:
-            self._event(pipeline, event)
 
-    def _patch_status(self, pipeline: Mapping[str, Any], patch: Mapping[str, Any]) -> None:
+    # --- pods that cannot start -------------------------------------------------------------
+
+    def _waiting(
+        self,
+        key: Key,
+        pipeline: Mapping[str, Any],
+        jobs: Mapping[str, Mapping[str, Any]],
+        now: float,
+    ) -> tuple[dict[str, tuple[str, float]], float | None]:
+        """Why the pods of this Pipeline's queued Jobs cannot start, by node path, and when
+        to look again. Only Jobs with no running pod are looked at, each at most every
+        ``probe_every`` seconds and all of them at most ``probes_per_second``: the cost does
+        not grow with the Jobs that run normally."""
+        uid = pipeline["metadata"].get("uid")
+        old = self._probes.get(key, {})
+        fresh: dict[str, _Probe] = {}
+        out: dict[str, tuple[str, float]] = {}
+        wake: float | None = None
+        for path, job in jobs.items():
+            if not waiting_for_pod(job) or not owns(job, uid):
+                continue
+            meta = job["metadata"]
+            juid = str(meta.get("uid", ""))
+            probe = old.get(path)
+            if probe is None or probe.uid != juid:
+                probe = _Probe(juid, first=now)
+            if probe.at is None:
+                due_at = probe.first + self.probe_after
+            else:
+                due_at = probe.at + self.probe_every
+            if now >= due_at and self._take_probe_token(now):
+                trouble = self._probe(meta["namespace"], meta["name"], juid)
+                since = (probe.since if probe.trouble else None) or now
+                probe = dataclasses.replace(
+                    probe, trouble=trouble, since=since if trouble else None, at=now
+                )
+                due_at = now + self.probe_every
+            fresh[path] = probe
+            if probe.trouble and probe.since is not None:
+                out[path] = (probe.trouble, probe.since)
+            next_look = max(due_at, now + 1.0 / self.probes_per_second)
+            wake = next_look if wake is None else min(wake, next_look)
+        if fresh:
+            self._probes[key] = fresh
+        else:
+            self._probes.pop(key, None)
+        return out, wake
+
+    def _failures(
+        self,
+        key: Key,
+        graph: Graph,
+        pipeline: Mapping[str, Any],
+        view: Mapping[str, Any],
+        jobs: Mapping[str, Mapping[str, Any]],
+    ) -> dict[str, str]:
+        """How the last pod of each newly failed Job ended (one pods list per failed node,
+        once: a failure already recorded in the status is not looked at again)."""
+        uid = pipeline["metadata"].get("uid")
+        seen = self._failed.setdefault(key, {})
+        fresh = [
+            (path, job)
+            for path, job in jobs.items()
+            if _failed(job) and seen.get(path, ("", ""))[0] != _uid(job) and owns(job, uid)
+        ]
+        if fresh:
+            recorded = recorded_states(graph, view.get("status") or {})
+            for path, job in fresh:
+                meta = job["metadata"]
+                detail = ""
+                if not recorded.get(path, NodeState()).state.finished:
+                    detail = self._last_failure(meta["namespace"], str(meta.get("uid", "")))
+                seen[path] = (str(meta.get("uid", "")), detail)
+        return {path: detail for path, (_, detail) in seen.items() if detail}
+
+    def _last_failure(self, ns: str, job_uid: str) -> str:
+        try:
+            pods = (
+                self.cluster.request(
+                    "GET",
+                    self.cluster.ns_path(CORE, "pods", ns),
+                    query={"labelSelector": f"controller-uid={job_uid}"},
+                ).get("items")
+                or []
+            )
+        except ClusterError as exc:
+            log.debug("cannot read the pods of job %s: %s", job_uid, exc)
+            return ""
+        pods.sort(key=lambda p: p["metadata"].get("creationTimestamp", ""), reverse=True)
+        for pod in pods:
+            detail = pod_failure(pod)
+            if detail:
+                return detail
+        return ""
+
+    def _take_probe_token(self, now: float) -> bool:
+        self._probe_tokens = min(
+            self.probes_per_second,
+            self._probe_tokens + (now - self._probe_refill) * self.probes_per_second,
+        )
+        self._probe_refill = now
+        if self._probe_tokens < 1.0:
+            return False
+        self._probe_tokens -= 1.0
+        return True
+
+    def _probe(self, ns: str, job: str, job_uid: str) -> str | None:
+        """One look at a queued Job: its pods' waiting reasons, else its FailedCreate Events
+        (RBAC: list pods, list events in the Pipeline's namespace)."""
+        self.stats.probes += 1
+        try:
+            pods = (
+                self.cluster.request(
+                    "GET",
+                    self.cluster.ns_path(CORE, "pods", ns),
+                    query={"labelSelector": f"controller-uid={job_uid}"},
+                ).get("items")
+                or []
+            )
+            pods.sort(key=lambda p: p["metadata"].get("creationTimestamp", ""), reverse=True)
+            for pod in pods:
+                if (pod.get("status") or {}).get("phase") in ("Pending", None):
+                    trouble = pod_trouble(pod)
+                    if trouble:
+                        return trouble
+            if any((p.get("status") or {}).get("phase") in ("Pending", "Running") for p in pods):
+                return None
+            events = (
+                self.cluster.request(
+                    "GET",
+                    self.cluster.ns_path(CORE, "events", ns),
+                    query={
+                        "fieldSelector": f"involvedObject.kind=Job,involvedObject.uid={job_uid}"
+                    },
+                ).get("items")
+                or []
+            )
+            return events_trouble(events)
+        except ClusterError as exc:
+            log.debug("cannot read the pods or events of job %s/%s: %s", ns, job, exc)
+            return None
+
+    # --- writing ----------------------------------------------------------------------------
+
+    def _patch_status(self, pipeline: Mapping[str, Any], patch: Mapping[str, Any]) -> bool:
+        """Write the status, guarded by the resourceVersion it was computed from: a stale
+        writer (a second leader for a moment, a cache behind) gets 409, reads the Pipeline
+        again and decides again. True when written."""
         meta = pipeline["metadata"]
-        path = f"{self.cluster.ns_path(PIPELINES, PLURAL, meta['namespace'])}/{meta['name']}/status"
+        key = _key(pipeline)
+        path = f"{self.cluster.ns_path(PIPELINES, PLURAL, meta['namespace'])}/{meta['name']}"
+        body: dict[str, Any] = {"status": patch}
+        rv = meta.get("resourceVersion")
+        if rv:
+            body["metadata"] = {"resourceVersion": rv}
         try:
             updated = self.cluster.request(
-                "PATCH", path, body={"status": patch}, content_type=MERGE_PATCH
+                "PATCH", f"{path}/status", body=body, content_type=MERGE_PATCH
             )
         except NotFound:
-            return  # deleted meanwhile
+            return False  # deleted meanwhile
+        except Conflict:
+            self.stats.status_conflicts += 1
+            log.info("%s/%s changed since it was read; reading it again", *key)
+            try:
+                fresh = self.cluster.request("GET", path)
+            except NotFound:
+                return False
+            self._store_pipeline(key, rv, fresh)
+            with self._cond:
+                self._dirty.add(key)
+                self._cond.notify()
+            return False
         self.stats.status_patches += 1
+        self._store_pipeline(key, rv, updated)
+        return True
+
+    def _store_pipeline(self, key: Key, read_rv: Any, obj: dict[str, Any]) -> None:
+        """Cache what a write or read answered, unless the watch has brought a later version
+        meanwhile (the cached resourceVersion is no longer the one read: equality only)."""
         with self._cond:
-            key = _key(updated)
-            if key in self.pipelines and _newer(updated, self.pipelines[key]):
-                self.pipelines[key] = updated
+            cached = self.pipelines.get(key)
+            if cached is not None and _rv(cached) == read_rv and _uid(cached) == _uid(obj):
+                self.pipelines[key] = obj
 
     def _event(self, pipeline: Mapping[str, Any], event: Event) -> None:
         meta = pipeline["metadata"]
@@ -372,10 +809,16 @@ class Controller:
                 continue
             with self._cond:
                 if not self._dirty:
-                    self._cond.wait(timeout=1.0)
-                if self.clock() - last_resync >= self.resync:
+                    self._cond.wait(timeout=self._idle_wait())
+                now = self.clock()
+                if now - last_resync >= self.resync:
                     self._dirty.update(self.pipelines)
-                    last_resync = self.clock()
+                    last_resync = now
+                for key, at in list(self._timers.items()):
+                    if at <= now:
+                        del self._timers[key]
+                        if key in self.pipelines:
+                            self._dirty.add(key)
                 due = [k for k in self._dirty if self._due(k)]
                 self._dirty.difference_update(due)
             for key in due:
@@ -398,6 +841,11 @@ class Controller:
             if due == [] and self._dirty:
                 self.stop.wait(self.min_interval)
 
+    def _idle_wait(self) -> float:
+        if not self._timers:
+            return 1.0
+        return min(max(min(self._timers.values()) - self.clock(), 0.01), 1.0)
+
     def _due(self, key: Key) -> bool:
         return self.clock() - self._last_sync.get(key, 0.0) >= self.min_interval
 
@@ -407,7 +855,8 @@ def _key(obj: Mapping[str, Any]) -> Key:
     return (meta.get("namespace", ""), meta.get("name", ""))
 
 
-def _owner(job: Mapping[str, Any]) -> Key | None:
+def _label_key(job: Mapping[str, Any]) -> Key | None:
+    """The Pipeline a Job's label names: where it is cached, not proof of ownership."""
     meta = job.get("metadata") or {}
     pipeline = (meta.get("labels") or {}).get(LABEL_PIPELINE)
     return (meta.get("namespace", ""), pipeline) if pipeline else None
@@ -417,15 +866,16 @@ def _node_path(job: Mapping[str, Any]) -> str:
     return str(((job.get("metadata") or {}).get("annotations") or {}).get(ANNOTATION_PATH, ""))
 
 
-def _newer(obj: Mapping[str, Any], old: Mapping[str, Any] | None) -> bool:
-    """True unless ``old`` is the same object at a later resourceVersion (RVs of one object
-    only grow; they are compared as numbers where they are numbers)."""
-    if old is None:
-        return True
-    a = (obj.get("metadata") or {}).get("resourceVersion", "")
-    b = (old.get("metadata") or {}).get("resourceVersion", "")
-    if (obj.get("metadata") or {}).get("uid") != (old.get("metadata") or {}).get("uid"):
-        return True
-    if a.isdigit() and b.isdigit():
-        return int(a) >= int(b)
-    return True
+def _failed(job: Mapping[str, Any]) -> bool:
+    return any(
+        c.get("type") in ("Failed", "FailureTarget") and c.get("status") == "True"
+        for c in (job.get("status") or {}).get("conditions") or ()
+    )
+
+
+def _uid(obj: Mapping[str, Any] | None) -> Any:
+    return None if obj is None else (obj.get("metadata") or {}).get("uid")
+
+
+def _rv(obj: Mapping[str, Any]) -> Any:
+    return (obj.get("metadata") or {}).get("resourceVersion")

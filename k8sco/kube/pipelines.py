@@ -155,6 +155,33 @@ def logs(cluster: Cluster, pod: str, follow: bool = False) -> Iterator[bytes]:
     if follow:
         yield from cluster.stream(path, {"follow": "true"})
         return
-    text: str = cluster.request("GET", path, raw=True)
-    for line in text.splitlines():
+    text = cluster.request("GET", path, raw=True)
+    for line in str(text or "").splitlines():
         yield line.encode()
+
+
+def not_started(pod: dict[str, Any]) -> str | None:
+    """Why the pod's container has no log: it is waiting to start (ErrImagePull,
+    ContainerCreating...) or could not start at all (StartError: its command is not in the
+    image). None when it ran."""
+    status = pod.get("status") or {}
+    for cs in status.get("containerStatuses") or ():
+        state = cs.get("state") or {}
+        waiting = state.get("waiting")
+        if waiting and not (cs.get("lastState") or {}).get("terminated"):
+            return _reason(waiting, "its container has not started")
+        ended = state.get("terminated") or {}
+        if ended.get("reason") in ("StartError", "ContainerCannotRun"):
+            return _reason(ended, "its container could not start")
+    if not status.get("containerStatuses"):
+        for cond in status.get("conditions") or ():
+            if cond.get("type") == "PodScheduled" and cond.get("status") == "False":
+                return _reason(cond, "its pod is not scheduled")
+        return "its container has not started"
+    return None
+
+
+def _reason(state: dict[str, Any], what: str) -> str:
+    reason, message = state.get("reason") or "", " ".join(str(state.get("message") or "").split())
+    detail = ": ".join(x for x in (reason, message) if x)
+    return f"{what} ({detail})" if detail else what

@@ -23,6 +23,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from k8sco.engine import NodeState
-from k8sco.errors import RunError, UsageError
+from k8sco.errors import PipelineError, RunDirError, RunError, UsageError
 from k8sco.tree import Node
 
 RUNS_DIR = Path(".k8sco") / "runs"
@@ -81,7 +82,10 @@ class RunDir:
         return logs
 
     def log_path(self, node_path: str) -> Path:
-        return self.path / "logs" / self.logs[node_path]
+        name = self.logs.get(node_path)
+        if name is None or "/" in name or name.startswith("."):
+            raise _damaged(self.run_id, self.path / "run.json", f"has no log file for {node_path}")
+        return self.path / "logs" / name
 
     # --- writing ------------------------------------------------------------------------
 
@@ -94,23 +98,44 @@ class RunDir:
         meta: Mapping[str, Any],
         now: float,
     ) -> RunDir:
-        """A new run directory under ``base`` (``.k8sco/runs``), made the latest run."""
+        """A new run directory under ``base`` (``.k8sco/runs``), made the latest run.
+
+        Owner-only (0700): logs and the tree's env may hold secrets. Everything is written
+        before the run is made the latest, and a failure on the way removes the directory,
+        so no half-written run is left for ``status`` and ``logs`` to stumble on."""
         runs = Path(base)
+        try:  # may fail: before anything is on disk
+            tree_text = root.serialize()
+            tree_text.encode("utf-8")
+        except (UnicodeEncodeError, RecursionError, ValueError) as exc:
+            raise PipelineError(f"the tree cannot be written: {exc}") from None
+        try:
+            runs.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as exc:
+            raise RunError(f"cannot create the run directory {runs}: {exc}") from exc
         while True:  # two runs started in the same second get different random suffixes
             run_id = new_run_id(now)
             path = runs / run_id
             try:
-                (path / "logs").mkdir(parents=True, exist_ok=False)
+                path.mkdir(mode=0o700)
                 break
             except FileExistsError:
                 continue
             except OSError as exc:
                 raise RunError(f"cannot create the run directory {path}: {exc}") from exc
-        full = {**meta, "run_id": run_id, "started": now, "logs": log_names(exec_paths)}
-        run = cls(path=path, meta=full)
-        _write_atomic(path / "tree.json", root.serialize())
-        _write_atomic(path / "run.json", json.dumps(full, indent=2))
-        run.write_states({}, now=now, finished=None)
+        try:
+            os.chmod(path, 0o700)  # whatever the umask
+            (path / "logs").mkdir(mode=0o700)
+            full = {**meta, "run_id": run_id, "started": now, "logs": log_names(exec_paths)}
+            run = cls(path=path, meta=full)
+            _write_atomic(path / "tree.json", tree_text)
+            _write_atomic(path / "run.json", json.dumps(full, indent=2))
+            run.write_states({}, now=now, finished=None)
+        except BaseException as exc:
+            shutil.rmtree(path, ignore_errors=True)
+            if isinstance(exc, OSError):
+                raise RunError(f"cannot create the run directory {path}: {exc}") from exc
+            raise
         _point_latest(runs, run_id)
         return run
 
@@ -137,7 +162,8 @@ class RunDir:
 
     @classmethod
     def open(cls, base: Path, run_id: str | None = None) -> RunDir:
-        """The run ``run_id``, or the latest run, under ``base``; UsageError if there is none."""
+        """The run ``run_id``, or the latest run, under ``base``; UsageError if there is none,
+        RunDirError if it is incomplete or damaged."""
         runs = Path(base)
         if run_id is None:
             run_id = latest_id(runs)
@@ -145,29 +171,92 @@ class RunDir:
                 raise UsageError(
                     f"no runs in {runs}/ (start one with `k8sco run FILE.py`, from this directory)"
                 )
+        if not run_id or "/" in run_id or os.sep in run_id or run_id.startswith("."):
+            raise UsageError(
+                f"--run {run_id!r} is not a run id (they look like 20261126-235000-1a2b)"
+            )
         path = runs / run_id
-        try:
-            meta = json.loads((path / "run.json").read_text(encoding="utf-8"))
-        except FileNotFoundError:
+        if not path.is_dir():
             known = list_runs(runs)[-5:]
             raise UsageError(
                 f"no run {run_id!r} in {runs}/; recent runs: " + (", ".join(known) or "none")
-            ) from None
-        except (OSError, ValueError) as exc:
-            raise RunError(f"{path}/run.json cannot be read: {exc}") from exc
+            )
+        meta = _read_json(path / "run.json", run_id)
+        logs = meta.get("logs") if isinstance(meta, dict) else None
+        if not (
+            isinstance(logs, dict)
+            and all(isinstance(k, str) and isinstance(v, str) for k, v in logs.items())
+        ):
+            raise _damaged(run_id, path / "run.json", "it is not what k8sco wrote")
         return cls(path=path, meta=meta)
 
     def tree(self) -> Node:
-        return Node.deserialize((self.path / "tree.json").read_text(encoding="utf-8"))
+        file = self.path / "tree.json"
+        try:
+            text = file.read_text(encoding="utf-8")
+        except (OSError, ValueError) as exc:
+            raise _damaged(self.run_id, file, _reason(exc)) from None
+        try:
+            return Node.deserialize(text)
+        except (UsageError, KeyError, TypeError, AttributeError) as exc:
+            raise _damaged(self.run_id, file, str(exc)) from None
 
     def states(self) -> tuple[dict[str, NodeState], dict[str, Any]]:
         """The recorded Exec states and the rest of states.json (updated, finished, ...)."""
-        try:
-            data = json.loads((self.path / "states.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise RunError(f"{self.path}/states.json cannot be read: {exc}") from exc
-        nodes = {path: NodeState.from_dict(rec) for path, rec in data.pop("nodes", {}).items()}
+        file = self.path / "states.json"
+        data = _read_json(file, self.run_id)
+        nodes_data = data.pop("nodes", {}) if isinstance(data, dict) else None
+        if not isinstance(nodes_data, dict):
+            raise _damaged(self.run_id, file, "it is not what k8sco wrote")
+        nodes: dict[str, NodeState] = {}
+        for path, rec in nodes_data.items():
+            if not (isinstance(rec, dict) and _valid_record(rec)):
+                raise _damaged(self.run_id, file, f"the record of {path!r} is not valid")
+            try:
+                nodes[path] = NodeState.from_dict(rec)
+            except (ValueError, TypeError) as exc:
+                raise _damaged(self.run_id, file, f"the record of {path!r}: {exc}") from None
+        for key in ("updated", "finished"):
+            if not isinstance(data.get(key), (int, float, type(None))):
+                raise _damaged(self.run_id, file, f"{key!r} is not a time")
         return nodes, data
+
+
+_TIMES = ("started", "finished")
+
+
+def _valid_record(rec: Mapping[str, Any]) -> bool:
+    numbers_ok = all(
+        rec.get(k) is None or (isinstance(rec[k], (int, float)) and not isinstance(rec[k], bool))
+        for k in _TIMES
+    )
+    ints_ok = all(
+        rec.get(k) is None or (isinstance(rec[k], int) and not isinstance(rec[k], bool))
+        for k in ("attempts", "exit_code")
+    )
+    return numbers_ok and ints_ok and isinstance(rec.get("reason"), (str, type(None)))
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, FileNotFoundError):
+        return "it is missing"
+    if isinstance(exc, OSError):
+        return exc.strerror or str(exc)
+    return " ".join(str(exc).split())
+
+
+def _damaged(run_id: str, file: Path, why: str) -> RunDirError:
+    return RunDirError(
+        f"run {run_id} is incomplete or damaged: {file} {why} (it was interrupted while "
+        "being created, or edited or deleted since; start a new run, or pick another with --run)"
+    )
+
+
+def _read_json(file: Path, run_id: str) -> Any:
+    try:
+        return json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise _damaged(run_id, file, _reason(exc)) from None
 
 
 def latest_id(runs: Path) -> str | None:

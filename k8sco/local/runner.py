@@ -6,6 +6,13 @@ the engine's transition functions, write the states, and sleep until a child exi
 deadline passes or a signal arrives. Ctrl-C (SIGINT or SIGTERM) stops every running node,
 records it ``killed`` and ends the run.
 
+No process of a run outlives it: a node's process group is killed when the node ends, and
+at the end of the run (Ctrl-C included) a guardian process kills the groups left and every
+process whose environment holds the run's ``K8SCO_RUN_TOKEN``, including those that left
+their group (``setsid``). The guardian also does so when the runner itself is killed with
+SIGKILL (:mod:`k8sco.local.guardian`; on macOS, the process groups only). Run directories
+are owner-only (0700).
+
 Docker mode (``RunSpec.images``, ``k8sco run --docker``) changes only what a child is: a shim
 process (``python -m k8sco.containers.run``) that runs the node in its image and stops the
 container on SIGTERM. Containers carry the run's and the node's labels, so those of a shim
@@ -15,6 +22,7 @@ killed after its grace, and any left at the end, are removed by the runner.
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import sys
 import threading
@@ -29,12 +37,15 @@ from typing import Any
 from k8sco import engine
 from k8sco.engine import Graph, NodeState, State
 from k8sco.errors import RunError
-from k8sco.local import processes
+from k8sco.local import guardian, processes
+from k8sco.local import secrets as local_secrets
 from k8sco.local.progress import PlainProgress, Progress
 from k8sco.local.rundir import RUNS_DIR, RunDir
+from k8sco.secrets import process_env, secret_names
 from k8sco.tree import Exec, Node
 
 GRACE = 2.0  # seconds between SIGTERM and SIGKILL when a node is stopped
+MAX_WAIT = 86400.0  # seconds: the longest sleep of the loop
 TIMEOUT, KILLED = "timeout", "killed"
 EXIT_INTERRUPTED = 130
 RUN_LABEL = "k8sco.io/run"  # on the containers of a docker-mode run: the run id
@@ -120,7 +131,12 @@ class _Runner:
         self.dispatcher = processes.dispatcher_argv()
         base_env = dict(os.environ)
         base_env["K8SCO_PIPELINE"] = rundir.run_id
+        token = secrets.token_hex(16)
+        base_env[guardian.TOKEN_VAR] = token
         self.base_env = base_env
+        # Read once, at the start: a file open to others fails the run before any node.
+        self.secrets = local_secrets.load()
+        self.guardian = processes.Guardian(token)
 
     # --- the loop -------------------------------------------------------------------------
 
@@ -130,6 +146,7 @@ class _Runner:
                 self._loop()
         finally:  # also when the loop fails: no child outlives it, and its states are kept
             self._kill_all()
+            self.guardian.close()  # what left the nodes' process groups dies now
             if self.spec.images is not None:
                 self._remove_containers()
             self.waiter.close()
@@ -199,7 +216,9 @@ class _Runner:
         interval = self.progress.refresh_interval
         if interval is not None:
             timeout = interval if timeout is None else min(timeout, interval)
-        return timeout
+        # epoll takes at most INT_MAX milliseconds (~24 days): a far max_time wakes up early
+        # and waits again, instead of an OverflowError.
+        return None if timeout is None else min(timeout, MAX_WAIT)
 
     # --- starting -------------------------------------------------------------------------
 
@@ -220,22 +239,30 @@ class _Runner:
         assert isinstance(node, Exec)
         rec = engine.started(self.recorded.get(path, engine.PENDING), now)
         log = self.rundir.log_path(path)
-        env = {**self.base_env, **node.get("env"), "K8SCO_NODE_PATH": path}
         try:
+            # Secrets beat node env, the framework's variables beat both (k8sco/secrets.py).
+            framework = {k: self.base_env[k] for k in ("K8SCO_PIPELINE", guardian.TOKEN_VAR)}
+            framework["K8SCO_NODE_PATH"] = path
+            env = process_env(self.base_env, node.get("env"), self.secrets, framework, path)
             if rec.attempts > 1:
                 with open(log, "a", encoding="utf-8") as f:
                     f.write(f"[k8sco] attempt {rec.attempts}\n")
+            cwd = self.spec.code_root
             if self.spec.images is None:
-                argv = processes.node_argv(node, self.dispatcher)
+                # Where its Job runs: the image's copy_dir (k8sco.local.processes.node_workdir).
+                cwd = processes.node_workdir(node, self.spec.code_root)
+                argv = processes.node_argv(node, self.dispatcher, self.spec.code_root, cwd)
+                env = processes.node_pythonpath(env, self.spec.code_root, cwd)
             else:
                 argv = self._container_argv(node, path)
-            proc = processes.spawn(argv, self.spec.code_root, env, log)
-        except OSError as exc:
+            proc = processes.spawn(argv, cwd, env, log)
+        except (OSError, ValueError) as exc:  # ValueError: text no argv can carry
             self._cannot_start(path, rec, exc, now)
             return
         cpu = self.graph.cpu[self.graph.index[path]]
         self.children[proc.pid] = processes.Child(path=path, proc=proc, cpu=cpu)
         self.cpu_used += cpu
+        self.guardian.started(proc.pid)
         self.waiter.watch(proc)
         self._record(path, rec, now)
 
@@ -243,22 +270,30 @@ class _Runner:
         from k8sco.containers import run  # docker loads only in docker mode
 
         assert self.spec.images is not None
+        framework = {"K8SCO_PIPELINE": self.rundir.run_id, "K8SCO_NODE_PATH": path}
         spec = run.node_spec(
             node,
             self.spec.images[path],
-            env={"K8SCO_PIPELINE": self.rundir.run_id, "K8SCO_NODE_PATH": path},
+            env=framework,
             labels=self._labels(path),
         )
         if node.get("run_as_root"):  # as its Job's pod would (DESIGN.md §2)
             spec = replace(spec, user="0:0")
+        # Secret values reach the container from the shim's environment (_spawn put them
+        # there), never from its argv; they replace the node's values of the same names.
+        hidden = secret_names(node.get("env"), self.secrets, framework)
+        env = {k: v for k, v in spec.env.items() if k not in hidden}
+        spec = replace(spec, env=env, secret_env=tuple(sorted(hidden)))
         return run.shim_argv(spec)
 
     def _labels(self, path: str | None = None) -> dict[str, str]:
         labels = {RUN_LABEL: self.rundir.run_id}
         return labels if path is None else {**labels, NODE_LABEL: path}
 
-    def _cannot_start(self, path: str, rec: NodeState, exc: OSError, now: float) -> None:
-        reason = f"cannot start: {exc.strerror or exc}"
+    def _cannot_start(
+        self, path: str, rec: NodeState, exc: OSError | ValueError, now: float
+    ) -> None:
+        reason = f"cannot start: {getattr(exc, 'strerror', None) or exc}"
         try:
             with open(self.rundir.log_path(path), "a", encoding="utf-8") as f:
                 f.write(f"[k8sco] {reason}\n")
@@ -279,6 +314,7 @@ class _Runner:
         self.cpu_used = max(self.cpu_used - child.cpu, 0.0)
         self.waiter.forget(pid)
         child.signal_group(signal.SIGKILL)  # what the node left behind, as a container would
+        self.guardian.ended(pid)
         if self.spec.images is not None and child.proc.returncode < 0:
             # A shim killed (after its grace) cannot remove its container: no node's
             # container outlives its process, even until the end of the run.

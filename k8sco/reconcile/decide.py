@@ -15,6 +15,7 @@ The Pipeline's spec may ask for two things besides running:
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,7 +23,10 @@ from typing import Any
 from k8sco import engine
 from k8sco.engine import Evaluation, Graph, NodeState, State
 from k8sco.reconcile.observe import job_state, parse_time
-from k8sco.render.pipeline import recorded_states, render_status
+from k8sco.reconcile.problems import Limits, Problem, Trouble, not_owned, owns
+from k8sco.render.pipeline import Phase, recorded_states, render_status
+
+DEFAULT_LIMITS = Limits()
 
 
 @dataclass(frozen=True)
@@ -39,54 +43,123 @@ class Reconciliation:
     status: dict[str, Any] | None = None  # the new status, or None when unchanged
     events: list[Event] = field(default_factory=list)
     finished: bool = False
+    # What still stands between nodes and their Jobs (to keep for the next reconciliation).
+    problems: dict[str, Problem] = field(default_factory=dict)
+    wake_at: float | None = None  # reconcile again by then (a retry, a timeout) if nothing else
 
 
 def reconcile(
-    graph: Graph, pipeline: Mapping[str, Any], jobs: Mapping[str, Mapping[str, Any]], now: float
+    graph: Graph,
+    pipeline: Mapping[str, Any],
+    jobs: Mapping[str, Mapping[str, Any]],
+    now: float,
+    *,
+    problems: Mapping[str, Problem] | None = None,
+    waiting: Mapping[str, tuple[str, float]] | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+    failures: Mapping[str, str] | None = None,
+    start_timeouts: Mapping[str, float] | None = None,
 ) -> Reconciliation:
-    """Decide for ``pipeline`` given its Jobs by node path (the ``k8sco.io/path`` annotation)."""
+    """Decide for ``pipeline`` given the Jobs under its nodes' names by node path (the
+    ``k8sco.io/path`` annotation), the ``problems`` kept from earlier reconciliations and
+    why the pods of queued Jobs cannot start and since when, by the controller's clock
+    (``waiting``, by path: the start timeout counts from then) and how the last pod of
+    a failed Job ended (``failures``, by path: an exit code, a start error). A node's
+    ``start_timeout`` parameter (``start_timeouts``, by path) overrides the controller's.
+
+    Only a Job owned by the Pipeline (an ownerReference with its uid) is a node's run; any
+    other Job under a node's name is waited out, never adopted (reconcile.problems).
+    """
     spec = pipeline.get("spec") or {}
+    meta = pipeline.get("metadata") or {}
     prior_status = pipeline.get("status") or {}
     base = parse_time(prior_status.get("startTime")) or now
     prior = recorded_states(graph, prior_status)
     stopped = bool(spec.get("stop"))
     rerun = spec.get("rerun") or {}
     token = rerun.get("token") or prior_status.get("rerunToken")
+    known = problems or {}
+    ns = str(meta.get("namespace", ""))
+    why = waiting or {}
 
     recorded: dict[str, NodeState] = {}
     blocked: set[str] = set()  # a Job of an earlier attempt is still being deleted
     recreate: list[str] = []  # recorded as created, but not (yet) among the Jobs seen
+    kept: dict[str, Problem] = {}
+    delete: list[str] = []
+    wakes: list[float] = []
     for path in graph.exec_paths:
         job, rec = jobs.get(path), prior.get(path)
+        if job is not None and not owns(job, meta.get("uid")):
+            if rec is not None and rec.state.finished:
+                recorded[path] = rec  # its outcome is recorded; the name is free or not
+                continue
+            # Retried as soon as the Job is gone from the cache, not before.
+            kept[path] = dataclasses.replace(not_owned(job, known.get(path), now), retry_at=now)
+            recorded[path], _ = _held(kept[path], rec, now, limits, ns)
+            if not recorded[path].state.finished:
+                wakes.append(kept[path].since + limits.foreign_timeout)
+            continue
         if job is not None:
             deleting = bool(job.get("metadata", {}).get("deletionTimestamp"))
             if deleting and (rec is None or rec.state is State.PENDING):
                 blocked.add(path)
                 continue
-            recorded[path] = job_state(job, rec)
+            state = job_state(job, rec)
+            detail = (failures or {}).get(path)
+            if detail and state.state is State.ERROR and state is not rec:
+                state = state.with_(reason=f"{state.reason}: {detail}" if state.reason else detail)
+            if state.state is State.QUEUED and path in why:
+                trouble, since = why[path]
+                bound = (start_timeouts or {}).get(path, limits.start_timeout)
+                if now - since >= bound:
+                    state = state.with_(
+                        state=State.ERROR,
+                        finished=now,
+                        reason=f"could not start in {_seconds(bound)}: {trouble}",
+                    )
+                    delete.append(path)
+                else:
+                    state = state.with_(reason=f"waiting: {trouble}")
+                    wakes.append(since + bound)
+            recorded[path] = state
+            continue
+        if path in known and not (rec is not None and rec.state.finished):
+            kept[path] = known[path]
+            recorded[path], retry = _held(kept[path], rec, now, limits, ns)
+            if retry:
+                recreate.append(path)
+            if not recorded[path].state.finished:
+                wakes.append(_wake(kept[path], limits))
         elif rec is not None:
             recorded[path] = rec
-            if rec.state in (State.QUEUED, State.RUNNING):
+            if rec.state is State.QUEUED:  # its create may not have landed: AlreadyExists is ok
                 recreate.append(path)
+            elif rec.state is State.RUNNING:
+                # Seen running, so its Job existed and was deleted since (by someone, a TTL):
+                # creating it again would run the node a second time under its name.
+                recorded[path] = engine.killed(rec, now, "its Job was deleted while it ran")
 
-    delete: list[str] = []
     if rerun.get("token") and rerun["token"] != prior_status.get("rerunToken"):
         target = rerun.get("path") or "/"
         if target in graph.index:
-            kept = engine.reset(graph, recorded, target)
-            for path in set(recorded) - set(kept):
-                if path in jobs:
+            kept_states = engine.reset(graph, recorded, target)
+            for path in set(recorded) - set(kept_states):
+                kept.pop(path, None)
+                if path in jobs and owns(jobs[path], meta.get("uid")):
                     delete.append(path)
                     blocked.add(path)
-            recorded = kept
+            recreate = [p for p in recreate if p in kept_states]
+            recorded = kept_states
 
     if stopped:
         for path, rec in list(recorded.items()):
             if rec.state in (State.QUEUED, State.RUNNING):
                 recorded[path] = engine.killed(rec, now, "stopped")
-                if path in jobs:
+                if path in jobs and owns(jobs[path], meta.get("uid")):
                     delete.append(path)
         recreate = []
+        kept = {}
 
     create: list[str] = []
     if not stopped:
@@ -108,11 +181,11 @@ def reconcile(
         ev.states,
         start_time=base,
         completion_time=completion,
-        observed_generation=pipeline.get("metadata", {}).get("generation"),
+        observed_generation=meta.get("generation"),
         message=_message(graph, ev, recorded),
     )
     if stopped and completed and not ev.finished:
-        new_status["phase"] = "Killed"  # what never started stays pending, for a rerun
+        new_status["phase"] = Phase.KILLED  # what never started stays pending, for a rerun
     if token:
         new_status["rerunToken"] = token
     patch = _merge_patch(prior_status, new_status)
@@ -122,7 +195,42 @@ def reconcile(
         status=patch or None,
         events=_events(graph, prior, recorded, prior_status.get("phase"), new_status["phase"]),
         finished=completed,
+        problems={} if completed else kept,
+        wake_at=None if completed or not wakes else min(wakes),
     )
+
+
+def _held(
+    problem: Problem, rec: NodeState | None, now: float, limits: Limits, namespace: str
+) -> tuple[NodeState, bool]:
+    """The state of a node whose Job cannot be created (yet), and whether to try now."""
+    attempts = rec.attempts if rec is not None else 0
+    if problem.kind is Trouble.PERMANENT:
+        return NodeState(
+            State.ERROR, attempts, None, now, None, f"cannot create its Job: {problem.message}"
+        ), False
+    if problem.kind is Trouble.FOREIGN and now - problem.since >= limits.foreign_timeout:
+        reason = (
+            f"{problem.message} (for {_seconds(limits.foreign_timeout)}): delete it with "
+            f"kubectl delete job {problem.job} -n {namespace}, then k8sco rerun"
+        )
+        return NodeState(State.ERROR, attempts, None, now, None, reason), False
+    return NodeState(State.QUEUED, attempts, reason=f"waiting: {problem.message}"), (
+        now >= problem.retry_at
+    )
+
+
+def _wake(problem: Problem, limits: Limits) -> float:
+    if problem.kind is Trouble.FOREIGN:
+        return min(problem.retry_at, problem.since + limits.foreign_timeout)
+    return problem.retry_at
+
+
+def _seconds(value: float) -> str:
+    for unit, size in (("h", 3600), ("m", 60)):
+        if value >= size and value % size == 0:
+            return f"{int(value // size)}{unit}"
+    return f"{value:g}s"
 
 
 def _merge_patch(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
@@ -147,7 +255,16 @@ def _message(graph: Graph, ev: Evaluation, recorded: Mapping[str, NodeState]) ->
         more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
         return f"{failed[0]}: {reason}{more}"
     running = sum(1 for p in graph.exec_paths if ev.states[p] is State.RUNNING)
-    return f"{running} running" if running else ""
+    parts = [f"{running} running"] if running else []
+    stuck = [
+        p
+        for p in graph.exec_paths
+        if ev.states[p] is State.QUEUED and (recorded.get(p, NodeState()).reason or "")
+    ]
+    if stuck:
+        more = f" (and {len(stuck) - 1} more)" if len(stuck) > 1 else ""
+        parts.append(f"{stuck[0]}: {recorded[stuck[0]].reason}{more}")
+    return "; ".join(parts)
 
 
 def _events(
@@ -173,9 +290,44 @@ def _events(
         out.insert(0, Event("Normal", "NodesStarted", _listing("started", started)))
     if succeeded:
         out.append(Event("Normal", "NodesSucceeded", _listing("done", succeeded)))
-    if phase_after != phase_before and phase_after in ("Succeeded", "Failed", "Stopped"):
-        kind = "Normal" if phase_after == "Succeeded" else "Warning"
-        out.append(Event(kind, f"Pipeline{phase_after}", f"pipeline {phase_after.lower()}"))
+    if phase_after != phase_before and Phase(phase_after).finished:
+        final = Phase(phase_after)
+        kind = "Normal" if final in (Phase.SUCCEEDED, Phase.SKIPPED) else "Warning"
+        out.append(Event(kind, f"Pipeline{final}", _FINAL[final]))
+    return out
+
+
+_FINAL = {
+    Phase.SUCCEEDED: "pipeline succeeded",
+    Phase.FAILED: "pipeline failed",
+    Phase.KILLED: "pipeline stopped: its running nodes were killed",
+    Phase.SKIPPED: "pipeline skipped",
+}
+
+
+def problem_events(before: Mapping[str, Problem], after: Mapping[str, Problem]) -> list[Event]:
+    """Warning Events for the problems that are new or say something new (a retry that
+    fails the same way again is not news); nodes refused with the same message share one."""
+    fresh: dict[tuple[Trouble, str], list[str]] = {}
+    for path, problem in after.items():
+        old = before.get(path)
+        if old is not None and (old.kind, old.message) == (problem.kind, problem.message):
+            continue
+        fresh.setdefault((problem.kind, problem.message), []).append(path)
+    out = []
+    for (kind, message), paths in fresh.items():
+        if kind is Trouble.FOREIGN:
+            out.append(Event("Warning", "JobNotOwned", f"{', '.join(paths)}: {message}; waiting"))
+        else:
+            shown = ", ".join(paths[:10]) + (
+                f" and {len(paths) - 10} more" if len(paths) > 10 else ""
+            )
+            whose = f"of {shown}" if len(paths) == 1 else f"of {len(paths)} nodes ({shown})"
+            out.append(
+                Event(
+                    "Warning", "FailedCreate", f"cannot create the Job {whose}, {kind}: {message}"
+                )
+            )
     return out
 
 

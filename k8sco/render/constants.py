@@ -6,7 +6,7 @@ image it runs in is defined here once.
 
 from __future__ import annotations
 
-from k8sco import __version__
+from k8sco._version import __version__
 
 API_GROUP = "k8sco.io"
 API_VERSION = f"{API_GROUP}/v1alpha1"

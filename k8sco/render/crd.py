@@ -10,10 +10,10 @@ one-letter keys (see :func:`k8sco.render.pipeline.node_record`). A declared sche
 than ``x-kubernetes-preserve-unknown-fields``: the apiserver then rejects a malformed status
 write instead of storing it, ``kubectl explain`` documents the fields, and the records stay
 at about 40 bytes, so 10,000 finished nodes take about 420 KB. The map is atomic for
-server-side apply, so managedFields holds one entry for it rather than one per node. With
-the compressed tree (13 KB for the benchmark's 10,000 native calls, 370 KB for 10,000 shell
-commands full of hashes) a finished 10,000-node Pipeline is 440-800 KB, under the 1 MiB the
-docs set as the goal and etcd's 1.5 MiB limit.
+server-side apply, so managedFields holds one entry for it rather than one per node. What
+does not fit into 1 MiB (a compressed tree over 256 KiB, reasons, records of very large
+pipelines) lives in ConfigMaps the Pipeline owns, named by ``spec.treeRef`` and
+``status.overflow`` (:mod:`k8sco.render.overflow`).
 """
 
 from __future__ import annotations
@@ -35,9 +35,15 @@ def _spec_schema() -> dict[str, Any]:
         "type": "object",
         "description": "The pipeline as submitted: its tree and how to run it.",
         "required": ["k8scoVersion"],
-        # The tree comes in exactly one of two forms.
-        "oneOf": [{"required": ["tree"]}, {"required": ["treeGzip"]}],
+        # The tree comes in exactly one of three forms.
+        "oneOf": [{"required": ["tree"]}, {"required": ["treeGzip"]}, {"required": ["treeRef"]}],
         "properties": {
+            "schemaVersion": {
+                "type": "integer",
+                "minimum": 1,
+                "description": "The lowest version of this spec format that can read it (1 "
+                "when absent); a controller that reads fewer versions fails the Pipeline.",
+            },
             "tree": {
                 "type": "string",
                 "description": "The serialised tree (JSON), for trees up to 64 KiB.",
@@ -46,6 +52,17 @@ def _spec_schema() -> dict[str, Any]:
                 "type": "string",
                 "format": "byte",
                 "description": "The serialised tree, gzip-compressed and base64-encoded.",
+            },
+            "treeRef": {
+                "type": "object",
+                "description": "A tree too large for the spec: its gzip bytes are in the "
+                "ConfigMaps <name>-tree-<uid tag>-<i> owned by this Pipeline.",
+                "required": ["parts", "bytes", "sha256"],
+                "properties": {
+                    "parts": {"type": "integer", "minimum": 1, "description": "ConfigMaps"},
+                    "bytes": {"type": "integer", "minimum": 1, "description": "gzip bytes"},
+                    "sha256": {"type": "string", "description": "of the gzip bytes, in hex"},
+                },
             },
             "k8scoVersion": {
                 "type": "string",
@@ -106,6 +123,21 @@ def _status_schema() -> dict[str, Any]:
             "completionTime": {"type": "string", "format": "date-time"},
             "message": {"type": "string"},
             "observedGeneration": {"type": "integer", "format": "int64"},
+            "overflow": {
+                "type": "object",
+                "description": "Node records kept in the status ConfigMaps "
+                "<name>-status-<uid tag>-<shard> owned by this Pipeline (level 1: their "
+                "reasons; level 2: all of them).",
+                "properties": {
+                    "level": {"type": "integer", "minimum": 0, "maximum": 2},
+                    "shards": {"type": "array", "items": {"type": "integer", "minimum": 0}},
+                    "digests": {
+                        "type": "object",
+                        "description": "A digest of each status ConfigMap's records.",
+                        "additionalProperties": {"type": "string"},
+                    },
+                },
+            },
             "rerunToken": {
                 "type": "string",
                 "description": "The spec.rerun token last carried out.",

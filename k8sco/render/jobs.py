@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
@@ -30,6 +30,7 @@ from k8sco.render.constants import (
     MANAGED_BY,
     RUN_AS_USER,
 )
+from k8sco.secrets import SecretRef, container_env
 from k8sco.tree import Exec, Node
 
 GPU_RESOURCE = "nvidia.com/gpu"
@@ -46,6 +47,7 @@ _JOB_PARAMS = (
     "max_time",
     "run_as_root",
     "pod_spec",
+    "image_pull_policy",
 )
 
 
@@ -55,7 +57,7 @@ class Settings:
     dicts may be shared with other nodes' Settings)."""
 
     image: Any  # str, co.Image or None
-    env: Mapping[str, str]
+    env: Mapping[str, str | SecretRef]
     cpu: float | str
     mem: float | str
     gpu: int
@@ -63,6 +65,7 @@ class Settings:
     max_time: float
     run_as_root: bool
     pod_spec: Mapping[str, Any]
+    image_pull_policy: str | None
 
     @classmethod
     def of(cls, node: Node) -> Settings:
@@ -127,6 +130,7 @@ def render_job(
     image: str | None = None,
     owner_uid: str | None = None,
     image_refs: Mapping[str, str] | None = None,
+    secret_keys: Iterable[str] = (),
 ) -> dict[str, Any]:
     """The Job that runs the Exec node at ``node_path`` of the tree ``root``.
 
@@ -135,6 +139,8 @@ def render_job(
     - ``owner_uid``: the Pipeline's uid; when known, the Job is owned by the Pipeline, so
       deleting the Pipeline deletes its Jobs.
     - ``image_refs``: references of built images by :func:`image_key`.
+    - ``secret_keys``: the key names of the namespace's Secret (the controller reads them
+      when it creates the Job; ``k8sco render`` knows none).
 
     Raises PipelineError naming the node when the Job could not be valid: not an Exec node,
     an image that must be built first, a ``pod_spec`` that breaks the restricted profile.
@@ -157,6 +163,7 @@ def render_job(
         image,
         owner_uid,
         image_refs or {},
+        secret_keys=secret_keys,
     )
 
 
@@ -203,6 +210,7 @@ def job(
     owner_uid: str | None,
     image_refs: Mapping[str, str],
     parts: Parts | None = None,
+    secret_keys: Iterable[str] = (),
 ) -> dict[str, Any]:
     """The Job of one node, its name and settings known (arguments checked by the caller)."""
     parts = parts or Parts()
@@ -230,7 +238,9 @@ def job(
                     "labels": labels if parts.share else dict(labels),
                     "annotations": {ANNOTATION_PATH: path},
                 },
-                "spec": pod_spec(command, path, settings, pipeline, image, image_refs, parts),
+                "spec": pod_spec(
+                    command, path, settings, pipeline, image, image_refs, parts, secret_keys
+                ),
             },
         },
     }
@@ -256,23 +266,37 @@ def pod_spec(
     image: str | None = None,
     image_refs: Mapping[str, str] | None = None,
     parts: Parts | None = None,
+    secret_keys: Iterable[str] = (),
 ) -> dict[str, Any]:
     """The pod spec of the node's Job: one container, restricted by default, ``pod_spec``
-    merged in."""
+    merged in. ``secret_keys`` are the key names of the namespace's Secret
+    (:data:`k8sco.secrets.SECRET_NAME`), each a ``secretKeyRef`` entry that beats the node's
+    env (:func:`k8sco.secrets.container_env`)."""
     parts = parts or Parts()
     declared = settings.image
     # An Image's env is baked into the image when it is built; it is set on the container
     # too so that it holds for an Image used as a plain reference.
-    env = dict(declared.env) if isinstance(declared, Image) else {}
+    env: dict[str, str | SecretRef] = dict(declared.env) if isinstance(declared, Image) else {}
     env.update(settings.env)
-    env_list = [{"name": k, "value": v} for k, v in env.items()]
-    env_list.append(parts.get("env", lambda: {"name": "K8SCO_PIPELINE", "value": pipeline}))
-    env_list.append({"name": "K8SCO_NODE_PATH", "value": path})
+    framework = [
+        parts.get("env", lambda: {"name": "K8SCO_PIPELINE", "value": pipeline}),
+        {"name": "K8SCO_NODE_PATH", "value": path},
+    ]
+    # A variable the pod_spec sets itself stays the pod_spec's: a secret of the same name
+    # must not make a valid node's Job fail the duplicate check below.
+    patched = {
+        item.get("name")
+        for container in settings.pod_spec.get("containers") or []
+        for item in container.get("env") or []
+    }
+    env_list = container_env(env, (k for k in secret_keys if k not in patched), framework)
     root = settings.run_as_root
     container: dict[str, Any] = {
         "name": CONTAINER_NAME,
         "image": image or image_reference(declared, path, image_refs or {}),
-        "command": command_argv(command),
+        "command": command_argv(
+            command, declared.command_shell if isinstance(declared, Image) else "/bin/sh"
+        ),
         "workingDir": CODE_ROOT,
         "env": env_list,
         "resources": parts.get(
@@ -283,6 +307,13 @@ def pod_spec(
         # controller can show without reading logs.
         "terminationMessagePolicy": "FallbackToLogsOnError",
     }
+    if settings.image_pull_policy is not None:
+        # Unset, the API server defaults it from the tag (pkg/apis/core/v1/defaults.go,
+        # SetDefaults_Container): Always for ":latest" or no tag, else IfNotPresent.
+        container["imagePullPolicy"] = settings.image_pull_policy
+    if isinstance(declared, Image) and not declared.docker_auto_workdir:
+        # Conducto's docker_auto_workdir=False: the image's own WORKDIR, not the code root.
+        del container["workingDir"]
     pod: dict[str, Any] = {
         "restartPolicy": "Never",
         # Nodes do not talk to the Kubernetes API unless a pod_spec says so (with a
@@ -296,14 +327,21 @@ def pod_spec(
         return pod  # k8sco's own pod passes "restricted" (a test holds it to that)
     pod = podspec.merge(pod, patch)
     _check_env_names(pod["containers"][0]["env"], path)
-    if not root:
-        problems = podspec.restricted_violations(pod)
-        if problems:
-            raise PipelineError(
-                f"{path}: the pod would not pass Pod Security 'restricted': "
-                + "; ".join(problems)
-                + ". Change the pod_spec, or set run_as_root=True to run outside that profile"
-            )
+    # run_as_root leaves "restricted" but stays within "baseline", as its doc promises.
+    level = "baseline" if root else "restricted"
+    problems = podspec.pod_security_violations(pod, level)
+    if problems:
+        if root:
+            hint = "Change the pod_spec: even run_as_root=True pods must pass 'baseline'"
+        elif podspec.baseline_violations(pod):
+            hint = "Change the pod_spec (run_as_root=True would not help: 'baseline' forbids it)"
+        else:
+            hint = "Change the pod_spec, or set run_as_root=True to run outside that profile"
+        raise PipelineError(
+            f"{path}: the pod would not pass Pod Security '{level}': "
+            + "; ".join(problems)
+            + f". {hint}"
+        )
     return pod
 
 
@@ -340,11 +378,11 @@ def container_security(run_as_root: bool) -> dict[str, Any]:
     return {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
 
 
-def command_argv(command: str | list[str]) -> list[str]:
-    """The container command: a shell string through ``/bin/sh -c``, an argv list (the
-    native-function dispatcher ``k8sco call ...`` included) as it is."""
+def command_argv(command: str | list[str], shell: str = "/bin/sh") -> list[str]:
+    """The container command: a shell string through ``shell -c`` (a co.Image's ``shell=``),
+    an argv list (the native-function dispatcher ``k8sco call ...`` included) as it is."""
     if isinstance(command, str):
-        return ["/bin/sh", "-c", command]
+        return [shell, "-c", command]
     return list(command)
 
 
@@ -397,9 +435,12 @@ def needs_build(image: Image) -> bool:
     return bool(
         image.image is None
         or image.dockerfile
-        or image.copy_dir
-        or image.reqs_py
-        or image.reqs_packages
+        or image.dockerfile_text
+        or image.copies_code
+        or image.install_pip
+        or image.install_packages
+        or image.install_npm
+        or image.install_docker
     )
 
 

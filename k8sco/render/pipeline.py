@@ -8,7 +8,16 @@ images, the code root and the k8sco version that wrote it.
 The tree travels as JSON in ``spec.tree`` while it is at most :data:`TREE_INLINE_MAX` bytes,
 readable with ``kubectl get -o yaml``; above that as gzip + base64 in ``spec.treeGzip``
 (a 10,000-node pipeline of native-function calls is about 1.3 MB of JSON and about 90 KB
-compressed; etcd refuses objects over 1.5 MiB, status included).
+compressed); above :data:`~k8sco.render.overflow.TREE_SPEC_MAX` in tree ConfigMaps that
+``spec.treeRef`` describes (:mod:`k8sco.render.overflow`: etcd refuses objects over
+1.5 MiB, and the Pipeline keeps under 1 MiB, status included). Trees are read back within
+the limits of :mod:`k8sco.render.limits`, and rendered only within them.
+
+Versions: ``spec.schemaVersion`` is the lowest version of this format that can read the
+spec: 1 for a tree in the spec (also when the field is absent: Pipelines written before it
+existed), 2 for a tree in ConfigMaps. A reader that knows fewer versions
+(:data:`SCHEMA_VERSION`) refuses the spec naming both, so an old controller fails such a
+Pipeline with a clear message instead of misreading it.
 """
 
 from __future__ import annotations
@@ -17,13 +26,14 @@ import base64
 import binascii
 import datetime as dt
 import gzip
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from enum import Enum
 from typing import Any
 
-from k8sco import __version__
+from k8sco._version import __version__
 from k8sco.engine import EXEC, Graph, NodeState, State
 from k8sco.errors import PipelineError
-from k8sco.render import names
+from k8sco.render import limits, names, overflow
 from k8sco.render.constants import (
     API_VERSION,
     CODE_ROOT,
@@ -32,50 +42,142 @@ from k8sco.render.constants import (
     MANAGED_BY,
 )
 from k8sco.render.jobs import Parts, check_namespace, exec_settings, job, render_job
-from k8sco.tree import Exec, Node
+from k8sco.tree import SERIAL_FORMAT, Exec, Node
 
 TREE_INLINE_MAX = 64 * 1024  # bytes of JSON above which the tree is compressed
+SCHEMA_VERSION = 2  # the newest spec format this k8sco reads and writes (module docstring)
 
-# status.phase values: what the root node's state means for the pipeline as a whole.
-PHASES = ("Pending", "Running", "Succeeded", "Failed", "Killed", "Skipped")
+
+class Phase(str, Enum):
+    """``status.phase``: what the root node's state means for the pipeline as a whole
+    (``Killed`` also for a pipeline stopped with ``k8sco stop``)."""
+
+    PENDING = "Pending"
+    RUNNING = "Running"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+    KILLED = "Killed"
+    SKIPPED = "Skipped"
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def finished(self) -> bool:
+        return self not in (Phase.PENDING, Phase.RUNNING)
+
+
+PHASES = tuple(p.value for p in Phase)
 _PHASE = {
-    State.PENDING: "Pending",
-    State.QUEUED: "Pending",
-    State.RUNNING: "Running",
-    State.DONE: "Succeeded",
-    State.ERROR: "Failed",
-    State.KILLED: "Killed",
-    State.SKIPPED: "Skipped",
+    State.PENDING: Phase.PENDING,
+    State.QUEUED: Phase.PENDING,
+    State.RUNNING: Phase.RUNNING,
+    State.DONE: Phase.SUCCEEDED,
+    State.ERROR: Phase.FAILED,
+    State.KILLED: Phase.KILLED,
+    State.SKIPPED: Phase.SKIPPED,
 }
 
 
 # --- spec -------------------------------------------------------------------------------------
 
 
-def encode_tree(root: Node, inline_max: int = TREE_INLINE_MAX) -> dict[str, str]:
-    """``{"tree": json}``, or ``{"treeGzip": base64}`` when the JSON is over ``inline_max``."""
+def pack_tree(root: Node) -> tuple[str, bytes | None]:
+    """The tree's JSON, checked against :mod:`~k8sco.render.limits`, and its gzip bytes when
+    the JSON is over :data:`TREE_INLINE_MAX` (None otherwise)."""
     text = root.serialize()
     data = text.encode("utf-8")
-    if len(data) <= inline_max:
-        return {"tree": text}
+    limits.parse_tree_json(data)
+    if len(data) <= TREE_INLINE_MAX:
+        return text, None
     # mtime=0 keeps the bytes a function of the tree alone (the same pipeline renders the
     # same object, and the golden files stay stable).
-    packed = gzip.compress(data, compresslevel=9, mtime=0)
-    return {"treeGzip": base64.b64encode(packed).decode("ascii")}
+    return text, gzip.compress(data, compresslevel=9, mtime=0)
 
 
-def decode_tree(spec: Mapping[str, Any]) -> Node:
-    """The tree in a Pipeline's spec (either form); PipelineError if it is unreadable."""
+def encode_tree(root: Node, inline_max: int = TREE_INLINE_MAX) -> dict[str, Any]:
+    """The spec's tree fields: ``{"tree": json}``, ``{"treeGzip": base64}`` when the JSON is
+    over ``inline_max``, or ``{"treeRef": ...}`` with ``schemaVersion`` 2 when even that is
+    over :data:`~k8sco.render.overflow.TREE_SPEC_MAX` (the bytes go into tree ConfigMaps:
+    :func:`tree_configmaps`). PipelineError for a tree over the limits."""
+    text, packed = pack_tree(root)
+    if packed is None and len(text.encode("utf-8")) > inline_max:
+        packed = gzip.compress(text.encode("utf-8"), compresslevel=9, mtime=0)
+    if packed is None:
+        return {"tree": text}
+    if (len(packed) + 2) // 3 * 4 <= overflow.TREE_SPEC_MAX:
+        return {"treeGzip": base64.b64encode(packed).decode("ascii")}
+    return {"schemaVersion": 2, "treeRef": overflow.tree_ref(packed)}
+
+
+def tree_configmaps(pipeline: Mapping[str, Any], root: Node) -> list[dict[str, Any]]:
+    """The tree ConfigMaps of a created ``pipeline`` (it has a uid) rendered from ``root``:
+    none unless its spec has a ``treeRef``."""
+    if "treeRef" not in pipeline["spec"]:
+        return []
+    _, packed = pack_tree(root)
+    assert packed is not None  # a treeRef is only written for a packed tree
+    return overflow.tree_configmaps(pipeline, packed)
+
+
+def check_schema(spec: Mapping[str, Any]) -> int:
+    """The spec's schema version; PipelineError naming both versions when this k8sco cannot
+    read it."""
+    version = spec.get("schemaVersion", 1)
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise PipelineError(f"the Pipeline's spec.schemaVersion {version!r} is not a version")
+    if version > SCHEMA_VERSION:
+        raise PipelineError(
+            f"the Pipeline's spec is schema version {version}, newer than this k8sco "
+            f"({__version__}) reads (up to {SCHEMA_VERSION}): upgrade the k8sco controller "
+            "(and CLI), or apply the pipeline with the k8sco version of the controller"
+        )
+    return version
+
+
+def decode_tree(spec: Mapping[str, Any], parts: Sequence[bytes] | None = None) -> Node:
+    """The tree in a Pipeline's spec (any form; ``parts`` are the gzip bytes of its tree
+    ConfigMaps when it has a ``treeRef``); PipelineError if it is unreadable, of a newer
+    schema, or over the limits of :mod:`~k8sco.render.limits`."""
+    check_schema(spec)
     if isinstance(spec.get("tree"), str):
-        return Node.deserialize(spec["tree"])
+        return _tree_from_json(spec["tree"])
     packed = spec.get("treeGzip")
-    if not isinstance(packed, str):
-        raise PipelineError("the Pipeline spec has neither 'tree' nor 'treeGzip'")
+    ref = spec.get("treeRef")
+    if isinstance(packed, str):
+        if len(packed) > limits.MAX_TREE_GZIP * 4 // 3 + 4:
+            raise PipelineError("the Pipeline's spec.treeGzip is over the size limit")
+        try:
+            raw = base64.b64decode(packed, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise PipelineError(f"the Pipeline's spec.treeGzip is not gzip+base64: {exc}") from None
+    elif isinstance(ref, Mapping):
+        if parts is None:
+            raise PipelineError("the Pipeline's tree is in ConfigMaps (spec.treeRef): read them")
+        raw = overflow.tree_bytes(ref, parts)
+    else:
+        raise PipelineError("the Pipeline spec has neither 'tree', 'treeGzip' nor 'treeRef'")
     try:
-        text = gzip.decompress(base64.b64decode(packed, validate=True))
-    except (binascii.Error, OSError, EOFError) as exc:
-        raise PipelineError(f"the Pipeline's spec.treeGzip is not gzip+base64: {exc}") from None
-    return Node.deserialize(text)
+        text = limits.gunzip(raw)
+    except PipelineError as exc:
+        if isinstance(packed, str) and "not valid gzip" in str(exc):
+            raise PipelineError(f"the Pipeline's spec.treeGzip is not gzip+base64: {exc}") from None
+        raise
+    return _tree_from_json(text)
+
+
+def _tree_from_json(text: str | bytes) -> Node:
+    data = limits.parse_tree_json(text)
+    if data.get("k8sco") != SERIAL_FORMAT or not isinstance(data.get("root"), Mapping):
+        raise PipelineError(f"not a serialized k8sco tree (format {SERIAL_FORMAT} expected)")
+    try:
+        return Node.from_dict(data["root"])
+    except RecursionError:
+        raise PipelineError(f"the tree is nested deeper than {limits.MAX_DEPTH} levels") from None
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        if isinstance(exc, PipelineError):
+            raise
+        raise PipelineError(f"not a serialized k8sco tree: {exc!r}") from None
 
 
 def render_pipeline(
@@ -103,6 +205,7 @@ def render_pipeline(
         metadata["uid"] = uid
     exec_nodes = sum(1 for node in root.stream() if isinstance(node, Exec))
     spec: dict[str, Any] = {
+        "schemaVersion": 1,
         "k8scoVersion": __version__,
         "codeRoot": CODE_ROOT,
         "execNodes": exec_nodes,
@@ -115,10 +218,17 @@ def render_pipeline(
     return {"apiVersion": API_VERSION, "kind": KIND, "metadata": metadata, "spec": spec}
 
 
-def job_for(pipeline: Mapping[str, Any], root: Node, node_path: str) -> dict[str, Any]:
+def job_for(
+    pipeline: Mapping[str, Any],
+    root: Node,
+    node_path: str,
+    secret_keys: Sequence[str] = (),
+) -> dict[str, Any]:
     """The Job of ``node_path`` for a Pipeline as read from the cluster (``root`` is
     :func:`decode_tree` of its spec, decoded once by the caller): what the controller
-    creates, identical to what ``k8sco render`` printed for it."""
+    creates, identical to what ``k8sco render`` printed for it but for one
+    ``secretKeyRef`` entry per key of the namespace's Secret (``secret_keys``, which only
+    the cluster knows: k8sco.secrets)."""
     meta, spec = pipeline["metadata"], pipeline["spec"]
     return render_job(
         root,
@@ -128,6 +238,7 @@ def job_for(pipeline: Mapping[str, Any], root: Node, node_path: str) -> dict[str
         image=spec.get("image"),
         owner_uid=meta.get("uid"),
         image_refs=spec.get("images"),
+        secret_keys=secret_keys,
     )
 
 
@@ -164,7 +275,7 @@ def render_all(
 # --- status -----------------------------------------------------------------------------------
 
 
-def phase(root_state: State) -> str:
+def phase(root_state: State) -> Phase:
     """``status.phase`` for the state of the root node."""
     return _PHASE[root_state]
 
@@ -202,7 +313,7 @@ def node_record(rec: NodeState, t0: float) -> dict[str, Any] | None:
     if rec.exit_code is not None and rec.exit_code != (0 if rec.state is State.DONE else None):
         out["x"] = rec.exit_code
     if rec.reason:
-        out["r"] = rec.reason
+        out["r"] = overflow.clip_reason(rec.reason)
     return out
 
 
@@ -285,11 +396,13 @@ def render_status(
 __all__ = [
     "PHASES",
     "TREE_INLINE_MAX",
+    "Phase",
     "decode_tree",
     "encode_tree",
     "job_for",
     "node_record",
     "node_state",
+    "pack_tree",
     "parse_timestamp",
     "phase",
     "recorded_states",
@@ -297,4 +410,5 @@ __all__ = [
     "render_pipeline",
     "render_status",
     "timestamp",
+    "tree_configmaps",
 ]

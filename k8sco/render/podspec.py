@@ -221,7 +221,17 @@ def deep_merge(base: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[str, A
 
 
 # --- Pod Security ---------------------------------------------------------------------------
+#
+# The Pod Security Standards as kubernetes/pod-security-admission checks them (policy/
+# check_*.go, at 8f84a87c7f617f64a4ddc1aea24aeeb7a2e07cb8), for every cluster k8sco supports
+# (1.30 and later): where a check changed across versions, the strictest version is kept, so
+# a pod passing here passes on any of them. That means: the sysctls and SELinux types of
+# 1.30 (later versions allow a few more), the probe/lifecycle host check of 1.34, no
+# relaxation for user-namespace pods (hostUsers: false, 1.35) and no exemption for pods with
+# os.name windows (1.25): k8sco's nodes are Linux pods. The AppArmor annotations of
+# check_appArmorProfile.go are pod metadata, which a pod_spec cannot set.
 
+# restrictedVolumes: the inline volume sources "restricted" allows.
 _RESTRICTED_VOLUMES = frozenset(
     {
         "configMap",
@@ -229,11 +239,13 @@ _RESTRICTED_VOLUMES = frozenset(
         "downwardAPI",
         "emptyDir",
         "ephemeral",
+        "image",
         "persistentVolumeClaim",
         "projected",
         "secret",
     }
 )
+# sysctls: the "safe" set of Kubernetes 1.29/1.30 (sysctlsAllowedV1Dot29).
 _SAFE_SYSCTLS = frozenset(
     {
         "kernel.shm_rmid_forced",
@@ -248,65 +260,164 @@ _SAFE_SYSCTLS = frozenset(
         "net.ipv4.tcp_keepalive_probes",
     }
 )
+# capabilities_baseline: what a container may add (the container runtime's default set).
+_BASELINE_CAPABILITIES = frozenset(
+    {
+        "AUDIT_WRITE",
+        "CHOWN",
+        "DAC_OVERRIDE",
+        "FOWNER",
+        "FSETID",
+        "KILL",
+        "MKNOD",
+        "NET_BIND_SERVICE",
+        "SETFCAP",
+        "SETGID",
+        "SETPCAP",
+        "SETUID",
+        "SYS_CHROOT",
+    }
+)
+# seLinuxOptions: selinuxAllowedTypes1_0 (1.31 adds container_engine_t).
+_SELINUX_TYPES = frozenset({"", "container_t", "container_init_t", "container_kvm_t"})
+_PROFILE_TYPES = ("RuntimeDefault", "Localhost")  # seccompProfile and appArmorProfile
+_PROBES = ("livenessProbe", "readinessProbe", "startupProbe")
+LEVELS = ("baseline", "restricted")
 
 
 def restricted_violations(pod: Mapping[str, Any]) -> list[str]:
-    """Why a pod spec would not pass Pod Security "restricted" (empty if it would).
+    """Why a pod spec would not pass Pod Security "restricted" (empty if it would)."""
+    return pod_security_violations(pod, "restricted")
 
-    The checks of the profile as of Kubernetes 1.30 (k8s-jobs.md §5), baseline ones included:
-    non-root, seccomp, privilege escalation, capabilities, volume types, host namespaces,
-    host ports, privileged containers, /proc mount, sysctls.
-    """
+
+def baseline_violations(pod: Mapping[str, Any]) -> list[str]:
+    """Why a pod spec would not pass Pod Security "baseline" (empty if it would)."""
+    return pod_security_violations(pod, "baseline")
+
+
+def pod_security_violations(pod: Mapping[str, Any], level: str) -> list[str]:
+    """Why a pod spec would not pass Pod Security ``level`` ("baseline" or "restricted"),
+    each problem naming its field (``containers['main'].securityContext.privileged``)."""
+    if level not in LEVELS:
+        raise ValueError(f"Pod Security level {level!r} is not one of {LEVELS}")
     out: list[str] = []
     pod_sc = pod.get("securityContext") or {}
+    _baseline_pod(pod, pod_sc, out)
     containers = [
-        (group, c)
+        (f"{group}[{c.get('name')!r}]", c)
         for group in ("initContainers", "containers", "ephemeralContainers")
         for c in pod.get(group) or []
     ]
-    for flag in ("hostNetwork", "hostPID", "hostIPC"):
-        if pod.get(flag):
-            out.append(f"{flag} is true")
-    for volume in pod.get("volumes") or []:
-        kinds = [k for k in volume if k != "name"]
-        bad = [k for k in kinds if k not in _RESTRICTED_VOLUMES]
-        if bad:
-            out.append(f"volume {volume.get('name')!r} is of type {bad[0]}")
-    for sysctl in pod_sc.get("sysctls") or []:
-        if sysctl.get("name") not in _SAFE_SYSCTLS:
-            out.append(f"sysctl {sysctl.get('name')!r} is not in the safe set")
-    if pod_sc.get("runAsUser") == 0:
-        out.append("securityContext.runAsUser is 0 (root)")
-    pod_nonroot = pod_sc.get("runAsNonRoot")
-    pod_seccomp = (pod_sc.get("seccompProfile") or {}).get("type")
-    if pod_seccomp is not None and pod_seccomp not in ("RuntimeDefault", "Localhost"):
-        out.append(f"securityContext.seccompProfile.type is {pod_seccomp}")
-    for group, c in containers:
-        name = f"{group}[{c.get('name')!r}]"
-        sc = c.get("securityContext") or {}
-        nonroot = sc.get("runAsNonRoot", pod_nonroot)
-        if nonroot is not True:
-            out.append(f"{name}: runAsNonRoot is not true")
-        if sc.get("runAsUser") == 0:
-            out.append(f"{name}: runAsUser is 0 (root)")
-        seccomp = (sc.get("seccompProfile") or {}).get("type", pod_seccomp)
-        if seccomp not in ("RuntimeDefault", "Localhost"):
-            out.append(f"{name}: seccompProfile is not RuntimeDefault or Localhost")
-        if sc.get("allowPrivilegeEscalation") is not False:
-            out.append(f"{name}: allowPrivilegeEscalation is not false")
-        caps = sc.get("capabilities") or {}
-        if "ALL" not in (caps.get("drop") or []):
-            out.append(f"{name}: capabilities do not drop ALL")
-        added = [cap for cap in caps.get("add") or [] if cap != "NET_BIND_SERVICE"]
-        if added:
-            out.append(f"{name}: adds capability {added[0]}")
-        if sc.get("privileged"):
-            out.append(f"{name}: is privileged")
-        if sc.get("procMount", "Default") != "Default":
-            out.append(f"{name}: procMount is {sc['procMount']}")
-        if any(port.get("hostPort") for port in c.get("ports") or []):
-            out.append(f"{name}: uses a hostPort")
+    for name, c in containers:
+        _baseline_container(name, c, out)
+    if level == "restricted":
+        _restricted_pod(pod, pod_sc, out)
+        for name, c in containers:
+            _restricted_container(name, c, pod_sc, out)
     return out
 
 
-__all__ = ["check_patch", "deep_merge", "merge", "restricted_violations", "schema", "validate"]
+def _security_options(where: str, sc: Mapping[str, Any], out: list[str]) -> None:
+    """The fields a pod and a container share: seccomp, AppArmor, SELinux, Windows."""
+    seccomp = (sc.get("seccompProfile") or {}).get("type")
+    if seccomp is not None and seccomp not in _PROFILE_TYPES:
+        out.append(f"{where}.seccompProfile.type is {seccomp} (RuntimeDefault or Localhost)")
+    apparmor = (sc.get("appArmorProfile") or {}).get("type")
+    if apparmor is not None and apparmor not in _PROFILE_TYPES:
+        out.append(f"{where}.appArmorProfile.type is {apparmor} (RuntimeDefault or Localhost)")
+    selinux = sc.get("seLinuxOptions") or {}
+    if selinux.get("type", "") not in _SELINUX_TYPES:
+        out.append(
+            f"{where}.seLinuxOptions.type is {selinux['type']} "
+            "(container_t, container_init_t or container_kvm_t)"
+        )
+    for key in ("user", "role"):
+        if selinux.get(key):
+            out.append(f"{where}.seLinuxOptions.{key} is set (it may not be)")
+    if (sc.get("windowsOptions") or {}).get("hostProcess") is True:
+        out.append(f"{where}.windowsOptions.hostProcess is true")
+
+
+def _baseline_pod(pod: Mapping[str, Any], pod_sc: Mapping[str, Any], out: list[str]) -> None:
+    for flag in ("hostNetwork", "hostPID", "hostIPC"):  # hostNamespaces
+        if pod.get(flag) is True:
+            out.append(f"{flag} is true")
+    for volume in pod.get("volumes") or []:  # hostPathVolumes
+        if volume.get("hostPath") is not None:
+            out.append(f"volumes[{volume.get('name')!r}].hostPath is set")
+    for sysctl in pod_sc.get("sysctls") or []:  # sysctls
+        if sysctl.get("name") not in _SAFE_SYSCTLS:
+            out.append(f"securityContext.sysctls: {sysctl.get('name')!r} is not in the safe set")
+    _security_options("securityContext", pod_sc, out)
+
+
+def _baseline_container(name: str, c: Mapping[str, Any], out: list[str]) -> None:
+    sc = c.get("securityContext") or {}
+    where = f"{name}.securityContext"
+    if sc.get("privileged") is True:  # privileged
+        out.append(f"{where}.privileged is true")
+    added = [cap for cap in (sc.get("capabilities") or {}).get("add") or []]
+    for cap in added:  # capabilities_baseline
+        if cap not in _BASELINE_CAPABILITIES:
+            out.append(f"{where}.capabilities.add has {cap}")
+    if sc.get("procMount", "Default") != "Default":  # procMount
+        out.append(f"{where}.procMount is {sc['procMount']} (Default)")
+    _security_options(where, sc, out)
+    for i, port in enumerate(c.get("ports") or []):  # hostPorts
+        if port.get("hostPort"):
+            out.append(f"{name}.ports[{i}].hostPort is {port['hostPort']} (0 or unset)")
+    handlers = [(p, c.get(p) or {}) for p in _PROBES] + [
+        (f"lifecycle.{h}", (c.get("lifecycle") or {}).get(h) or {})
+        for h in ("postStart", "preStop")
+    ]
+    for field, handler in handlers:  # hostProbesAndhostLifecycle (1.34)
+        for kind in ("httpGet", "tcpSocket"):
+            if (handler.get(kind) or {}).get("host"):
+                out.append(f"{name}.{field}.{kind}.host is set (it may not be)")
+
+
+def _restricted_pod(pod: Mapping[str, Any], pod_sc: Mapping[str, Any], out: list[str]) -> None:
+    for volume in pod.get("volumes") or []:  # restrictedVolumes
+        kinds = [k for k in volume if k != "name" and k != "hostPath"]
+        bad = [k for k in kinds if k not in _RESTRICTED_VOLUMES]
+        if bad:
+            out.append(f"volumes[{volume.get('name')!r}].{bad[0]} is not an allowed volume type")
+    if pod_sc.get("runAsUser") == 0:  # runAsUser
+        out.append("securityContext.runAsUser is 0 (root)")
+    if pod_sc.get("runAsNonRoot") is False:  # runAsNonRoot
+        out.append("securityContext.runAsNonRoot is false")
+
+
+def _restricted_container(
+    name: str, c: Mapping[str, Any], pod_sc: Mapping[str, Any], out: list[str]
+) -> None:
+    sc = c.get("securityContext") or {}
+    where = f"{name}.securityContext"
+    if sc.get("runAsNonRoot", pod_sc.get("runAsNonRoot")) is not True:  # runAsNonRoot
+        out.append(f"{where}.runAsNonRoot is not true (nor the pod's)")
+    if sc.get("runAsUser") == 0:  # runAsUser
+        out.append(f"{where}.runAsUser is 0 (root)")
+    pod_seccomp = (pod_sc.get("seccompProfile") or {}).get("type")
+    if (sc.get("seccompProfile") or {}).get("type", pod_seccomp) is None:  # seccompProfile
+        out.append(f"{where}.seccompProfile.type is not set (nor the pod's)")
+    if sc.get("allowPrivilegeEscalation") is not False:  # allowPrivilegeEscalation
+        out.append(f"{where}.allowPrivilegeEscalation is not false")
+    caps = sc.get("capabilities") or {}
+    if "ALL" not in (caps.get("drop") or []):  # capabilities_restricted
+        out.append(f"{where}.capabilities.drop does not drop ALL")
+    for cap in caps.get("add") or []:
+        if cap != "NET_BIND_SERVICE" and cap in _BASELINE_CAPABILITIES:
+            out.append(f"{where}.capabilities.add has {cap} (only NET_BIND_SERVICE)")
+
+
+__all__ = [
+    "LEVELS",
+    "baseline_violations",
+    "check_patch",
+    "deep_merge",
+    "merge",
+    "pod_security_violations",
+    "restricted_violations",
+    "schema",
+    "validate",
+]

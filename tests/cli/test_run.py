@@ -15,7 +15,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
+import k8sco as co
 from k8sco.cli.app import cli
+from k8sco.render import render_job
 
 PIPELINE = """
 import k8sco as co
@@ -302,3 +304,65 @@ def test_a_root_that_is_one_exec(project: Path) -> None:
     assert k8sco("run", "single.py").exit_code == 0
     assert k8sco("logs", "/").stdout == "alone\n"
     assert k8sco("status").stdout.splitlines()[1].split()[:3] == ["/", "Exec", "done"]
+
+
+DOCUMENTED = '''
+import k8sco as co
+
+
+def pipeline() -> co.Serial:
+    """# Build and check
+
+    The long description."""
+    with co.Serial(doc=co.util.magic_doc()) as root:
+        co.Exec("echo built", name="build").doc = "Compiles the code into **dist/**."
+        co.Exec("echo checked", name="check")
+        root["check"].doc = "x" * 100
+    return root
+'''
+
+
+def test_status_shows_the_first_line_of_each_nodes_doc(project: Path) -> None:
+    (project / "documented.py").write_text(DOCUMENTED)
+    assert k8sco("run", "documented.py:pipeline").exit_code == 0
+    lines = k8sco("status").stdout.splitlines()[1:]
+    assert lines[0].split()[:3] == ["/", "Serial", "done"]
+    assert lines[0].endswith("s  -- Build and check")
+    assert lines[1].split()[:3] == ["build", "Exec", "done"]
+    assert lines[1].endswith("  -- Compiles the code into **dist/**.")
+    assert lines[2].endswith("  -- " + "x" * 57 + "...")
+
+
+COPY_DIR = """
+import k8sco as co
+
+IMG = co.Image("python:3.11-slim", copy_dir="sub")
+
+
+def read_it() -> None:
+    print(open("data.txt").read().strip())
+
+
+def pipeline() -> co.Serial:
+    with co.Serial(image=IMG) as root:
+        co.Exec("cat data.txt", name="shell")
+        co.Exec(read_it).set(name="native")
+    root["plain"] = co.Exec("cat data.txt", image="python:3.11-slim")
+    return root
+"""
+
+
+def test_a_node_runs_in_its_images_copy_dir_as_its_job_does(project: Path) -> None:
+    (project / "sub").mkdir()
+    (project / "sub" / "data.txt").write_text("in sub\n")
+    (project / "data.txt").write_text("in root\n")
+    (project / "copydir.py").write_text(COPY_DIR)
+    assert k8sco("run", "copydir.py:pipeline").exit_code == 0
+    assert k8sco("logs", "/shell").stdout == "in sub\n"
+    assert k8sco("logs", "/native").stdout == "in sub\n"
+    assert k8sco("logs", "/plain").stdout == "in root\n"  # no copy_dir: the pipeline's folder
+    # On a cluster the node runs where the image holds its copy_dir: the image's code root.
+    root = co.Serial(image=co.Image("python:3.11-slim", copy_dir="sub"))
+    root["shell"] = co.Exec("cat data.txt")
+    job = render_job(root, "/shell", "p", "default", image="x:1")
+    assert job["spec"]["template"]["spec"]["containers"][0]["workingDir"] == "/app"

@@ -199,15 +199,22 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
     if real:
         kubeconfig = Path(real)
         kubectl = Kubectl(kubeconfig, base / "kube-cache")
+        image = os.environ.get("K8SCO_E2E_IMAGE", "")
+        if not image:
+            pytest.fail("set K8SCO_E2E_IMAGE to the e2e image scripts/e2e-image.sh printed")
         namespace = f"k8sco-e2e-{secrets.token_hex(3)}"
         create_namespace(kubectl, namespace)
-        image = os.environ.get("K8SCO_E2E_IMAGE", "k8sco-e2e:latest")
         yield Target(kubeconfig, namespace, image, kubectl, env)
         kubectl("delete", "namespace", namespace, "--wait=false", check=False)
         return
     code = _code_dir(base)
+    # The e2e image is tagged :latest, so the kubelet pulls it (imagePullPolicy Always): the
+    # fake's registry must hold it, as a real cluster's registry would.
     with FakeCluster(
-        path_map={"/app": str(code)}, base_env=env, log_dir=str(base / "pod-logs")
+        path_map={"/app": str(code)},
+        base_env=env,
+        log_dir=str(base / "pod-logs"),
+        registry_images=frozenset({"k8sco-e2e:latest"}),
     ) as fake:
         kubeconfig = base / "kubeconfig"
         fake.write_kubeconfig(kubeconfig)
@@ -217,7 +224,13 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
         create_namespace(kubectl, namespace)
         controller = ControllerProcess(kubeconfig, namespace, base / "controller.log", env)
         controller.start()
-        t = Target(kubeconfig, namespace, "k8sco-e2e:latest", kubectl, env, fake, controller)
+        # `apply --controller auto` finds the controller by its Lease: have one before the
+        # first test, as an installed controller would.
+        wait_for(
+            lambda: fake.get("leases.coordination.k8s.io", "k8sco-controller", SYSTEM_NAMESPACE)
+        )
+        # Not ":latest", whose imagePullPolicy defaults to Always (the fake pulls it too).
+        t = Target(kubeconfig, namespace, "k8sco-e2e:fake", kubectl, env, fake, controller)
         try:
             yield t
         finally:

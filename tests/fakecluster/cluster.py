@@ -9,23 +9,28 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
 
+from .admission import DenyRule
 from .errors import ApiError
 from .events import EventRecorder
 from .faults import Faults, RequestCounter
 from .gc import GarbageCollector
+from .images import ImageStore
 from .jobcontroller import JobController, JobControllerConfig
 from .kubelet import Kubelet
+from .quota import QuotaController
+from .rbac import AggregationController, Rbac, bootstrap_policy
 from .registry import Registry, WriteContext
 from .resources import Resources
 from .routes import Api
 from .runners import ContainerRunner, ProcessRunner
+from .scheduling import format_capacity, parse_resources
 from .server import HttpServer
 from .store import Store
 from .watch import Watch
@@ -47,7 +52,8 @@ class ClusterConfig:
     node_name: str = "fakenode"
     pod_backoff_base: float = 0.1  # Job pod re-creation back-off (the real one: 10 s)
     pod_backoff_max: float = 6.0  # its cap (the real one: 600 s)
-    max_grace_seconds: float = 3.0  # cap on pod termination grace periods
+    # Cap on pod termination grace periods; None: no cap (the pod's own, 30 s by default).
+    max_grace_seconds: float | None = 3.0
     restart_delay: float = 0.1  # first container restart back-off (OnFailure / Always)
     history_window: int = 10_000  # watch events kept; older resourceVersions get 410
     bookmark_interval: float = 1.0  # between BOOKMARKs (the real apiserver: about 60 s)
@@ -55,6 +61,18 @@ class ClusterConfig:
     log_dir: str | None = None  # where container logs go; default: a temporary directory
     namespaces: tuple[str, ...] = ("default", "kube-system", "kube-public", "kube-node-lease")
     seed: int | None = None  # for generated names
+    gc_delay: float = 2.0  # how late the GC deletes dependents of a deleted owner (Background)
+    # Images on the node (None: every image is present) and images a pull can fetch (empty:
+    # no registry is reachable). Names are normalised: "busybox" is
+    # "docker.io/library/busybox:latest".
+    node_images: frozenset[str] | None = None
+    registry_images: frozenset[str] = frozenset()
+    image_pull_backoff: float = 1.0  # first image pull back-off, doubling (the real one: 10 s)
+    # What the node offers to pods' resource requests (the scheduler's NodeResourcesFit).
+    node_capacity: Mapping[str, str] = field(
+        default_factory=lambda: {"cpu": "64", "memory": "256Gi", "pods": "110"}
+    )
+    opaque_resource_versions: bool = True  # resourceVersions that do not parse as numbers
 
 
 class FakeCluster:
@@ -68,7 +86,7 @@ class FakeCluster:
         self.config = dataclasses.replace(config or ClusterConfig(), **options)
         cfg = self.config
         self.errors: list[str] = []  # tracebacks from the controllers' loops
-        self.store = Store(cfg.history_window)
+        self.store = Store(cfg.history_window, opaque_rvs=cfg.opaque_resource_versions)
         self.resources = Resources()
         self.registry = Registry(self.store, self.resources, cfg.seed)
         self.faults = Faults()
@@ -83,7 +101,10 @@ class FakeCluster:
             self.errors,
             JobControllerConfig(cfg.pod_backoff_base, cfg.pod_backoff_max),
         )
-        self.gc = GarbageCollector(self.registry, self.errors)
+        self.gc = GarbageCollector(self.registry, self.errors, cfg.gc_delay)
+        self.quota = QuotaController(self.registry, self.errors)
+        self.rbac = Rbac(self.store)
+        self.aggregation = AggregationController(self.registry, self.errors)
         self.kubelet: Kubelet | None = None
         if cfg.kubelet:
             runner = cfg.runner or ProcessRunner(
@@ -98,6 +119,8 @@ class FakeCluster:
                 cfg.node_name,
                 cfg.max_grace_seconds,
                 cfg.restart_delay,
+                ImageStore(cfg.node_images, cfg.registry_images, cfg.image_pull_backoff),
+                parse_resources(cfg.node_capacity),
             )
         watch = Watch(self.store, self.registry, self.faults, self.closing, cfg.bookmark_interval)
         self.api = Api(
@@ -108,6 +131,7 @@ class FakeCluster:
             self.closing,
             self.kubelet,
             cfg.watch_timeout,
+            self.rbac,
         )
         self._http: HttpServer | None = None
         self._started = False
@@ -125,6 +149,10 @@ class FakeCluster:
             self.registry.create(
                 self.registry.rt(("", "namespaces")), "", {"metadata": {"name": name}}, ctx
             )
+        for obj in bootstrap_policy():
+            rt = self.resources.by_kind(obj["apiVersion"], obj["kind"])
+            assert rt is not None
+            self.registry.create(rt, "", obj, ctx)
         if self.kubelet is not None:
             self.registry.create(self.registry.rt(("", "nodes")), "", self._node(), ctx)
         for loop in self._loops():
@@ -145,6 +173,8 @@ class FakeCluster:
             self._http.stop()
         self.job_controller.loop.stop()
         self.gc.loop.stop()
+        self.quota.loop.stop()
+        self.aggregation.loop.stop()
         if self.kubelet is not None:
             self.kubelet.stop()  # also kills and reaps every container process
         if self._own_log_dir:
@@ -157,7 +187,7 @@ class FakeCluster:
         self.stop()
 
     def _loops(self) -> list[Any]:
-        loops: list[Any] = [self.job_controller, self.gc]
+        loops: list[Any] = [self.job_controller, self.gc, self.quota, self.aggregation]
         if self.kubelet is not None:
             loops.append(self.kubelet)
         return loops
@@ -178,14 +208,26 @@ class FakeCluster:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
+    def token(self, user: str, groups: Sequence[str] = ()) -> str:
+        """A bearer token the server maps to ``user`` and ``groups`` (plus the groups the
+        apiserver adds: system:authenticated, and system:serviceaccounts[:NS] for accounts)."""
+        return self.rbac.issue(user, groups)
+
     def kubeconfig(
-        self, namespace: str = "default", context: str = "fakecluster"
+        self,
+        namespace: str = "default",
+        context: str = "fakecluster",
+        user: str | None = None,
+        groups: Sequence[str] = (),
     ) -> dict[str, Any]:
+        """Without ``user``: no credentials, and the server treats the client as a cluster
+        admin. With it: a bearer token for that user, authorized by the RBAC objects."""
+        credentials = {"token": self.token(user, groups)} if user else {}
         return {
             "apiVersion": "v1",
             "kind": "Config",
             "clusters": [{"name": context, "cluster": {"server": self.url}}],
-            "users": [{"name": context, "user": {}}],
+            "users": [{"name": context, "user": credentials}],
             "contexts": [
                 {
                     "name": context,
@@ -197,21 +239,56 @@ class FakeCluster:
         }
 
     def write_kubeconfig(
-        self, path: str | Path, namespace: str = "default", context: str = "fakecluster"
+        self,
+        path: str | Path,
+        namespace: str = "default",
+        context: str = "fakecluster",
+        user: str | None = None,
+        groups: Sequence[str] = (),
     ) -> Path:
-        """Write a kubeconfig (plain http, no credentials) for kubectl and the clients."""
+        """Write a kubeconfig (plain http; a token only with ``user``) for kubectl and the
+        clients."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(yaml.safe_dump(self.kubeconfig(namespace, context), sort_keys=False))
+        config = self.kubeconfig(namespace, context, user, groups)
+        path.write_text(yaml.safe_dump(config, sort_keys=False))
         return path
 
-    def api_client(self) -> Any:
-        """A ``kubernetes.client.ApiClient`` for this cluster; close it (or use ``with``)."""
+    def api_client(self, user: str | None = None, groups: Sequence[str] = ()) -> Any:
+        """A ``kubernetes.client.ApiClient`` for this cluster (as ``user`` if given, else as
+        a cluster admin); close it (or use ``with``)."""
         import kubernetes.client
 
         configuration = kubernetes.client.Configuration()
         configuration.host = self.url
+        if user:
+            configuration.api_key = {"authorization": self.token(user, groups)}
+            configuration.api_key_prefix = {"authorization": "Bearer"}
         return kubernetes.client.ApiClient(configuration)
+
+    # -- admission ------------------------------------------------------------------------
+
+    def deny_admission(
+        self,
+        resource: str,
+        match: Callable[[dict[str, Any]], bool] | None = None,
+        message: str = "denied by policy",
+        code: int = 403,
+        name: str = "deny.fakecluster.test",
+        operations: Sequence[str] = ("CREATE",),
+    ) -> DenyRule:
+        """Refuse writes to ``resource`` ("jobs", "jobs.batch", "pods") whose object
+        ``match`` accepts (all if None), as a validating admission webhook ``name`` that
+        answers allowed=false with ``message`` and ``code``. Returns the rule; pass it to
+        :meth:`allow_admission` to lift it."""
+        rule = DenyRule(resource, match, message, code, name, tuple(operations))
+        self.registry.deny_rules.append(rule)
+        return rule
+
+    def allow_admission(self, rule: DenyRule | None = None) -> None:
+        """Lift one denying rule, or all of them."""
+        rules = self.registry.deny_rules
+        rules[:] = [] if rule is None else [r for r in rules if r is not rule]
 
     # -- in-process access for tests ------------------------------------------------------
 
@@ -260,6 +337,7 @@ class FakeCluster:
         from .meta import now
 
         stamp = now()
+        capacity = format_capacity(parse_resources(self.config.node_capacity))
         return {
             "metadata": {
                 "name": self.config.node_name,
@@ -281,6 +359,8 @@ class FakeCluster:
                     }
                 ],
                 "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}],
+                "capacity": capacity,
+                "allocatable": capacity,
                 "nodeInfo": {
                     "kubeletVersion": "v1.32.0",
                     "operatingSystem": "linux",

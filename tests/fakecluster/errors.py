@@ -162,7 +162,11 @@ def bad_request(message: str) -> ApiError:
 
 
 def forbidden(rt: ResourceType, name: str, problem: str) -> ApiError:
+    """apierrors.NewForbidden: ``<resource>.<group> ["<name>" ]is forbidden: <problem>``."""
     details = {"name": name, "group": rt.group, "kind": rt.plural}
+    if not name:
+        del details["name"]
+        return ApiError(403, "Forbidden", f"{rt.qualified} is forbidden: {problem}", details)
     return ApiError(403, "Forbidden", f'{rt.qualified} "{name}" is forbidden: {problem}', details)
 
 

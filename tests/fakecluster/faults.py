@@ -32,6 +32,11 @@ class FaultConfig:
     watch_drop_after_events: int | None = None  # end every watch stream after N events
     watch_drop_rate: float = 0.0
     watch_drop_mode: str = "eof"  # "eof": clean end of stream; "reset": connection cut mid-stream
+    # A half-open connection (kubernetes-client/python #1148): after N events, or with this
+    # per-event probability, the stream sends nothing more (no events, no bookmarks) but stays
+    # open until the watch's timeout or the server stops.
+    watch_silent_after_events: int | None = None
+    watch_silent_rate: float = 0.0
     resources: tuple[str, ...] = ()  # only these ("jobs", "pipelines/status"); empty: all
     seed: int | None = None
 
@@ -49,6 +54,7 @@ class Faults:
         self._rng = random.Random()
         self.injected: Counter[tuple[str, str, int]] = Counter()  # (verb, resource, code)
         self.dropped_watches = 0
+        self.silenced_watches = 0
 
     @property
     def config(self) -> FaultConfig:
@@ -72,6 +78,7 @@ class Faults:
             self._config = FaultConfig()
             self.injected.clear()
             self.dropped_watches = 0
+            self.silenced_watches = 0
 
     def _applies(self, resource: str) -> bool:
         return not self._config.resources or resource in self._config.resources
@@ -104,6 +111,20 @@ class Faults:
                 self.dropped_watches += 1
                 return cfg.watch_drop_mode
             return None
+
+    def silence_watch(self, resource: str, sent: int) -> bool:
+        """After ``sent`` events on a stream: whether it goes silent from now on."""
+        with self._lock:
+            cfg = self._config
+            if not self._applies(resource):
+                return False
+            limit = cfg.watch_silent_after_events
+            if (limit is not None and sent >= limit) or (
+                cfg.watch_silent_rate and self._rng.random() < cfg.watch_silent_rate
+            ):
+                self.silenced_watches += 1
+                return True
+            return False
 
     def injected_total(self, code: int | None = None) -> int:
         with self._lock:

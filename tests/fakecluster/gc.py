@@ -1,6 +1,7 @@
 """The garbage collector and the namespace / CRD cleanup controllers.
 
-Dependents whose owners are all gone are deleted (background); ``orphan`` and
+Dependents whose owners are all gone are deleted (background) ``delay`` seconds later;
+``orphan`` and
 ``foregroundDeletion`` finalizers are processed; a deleted namespace is emptied before it
 goes; a deleted CRD takes its custom resources with it."""
 
@@ -24,20 +25,30 @@ _RECHECK = 0.05  # seconds between checks of a namespace / CRD that is being emp
 
 
 class GarbageCollector:
-    def __init__(self, registry: Registry, errors: list[str]) -> None:
+    """``delay``: how late dependents of a deleted owner go (Background propagation).
+
+    The real garbage collector (pkg/controller/garbagecollector/garbagecollector.go) learns
+    of the owner's deletion from its informers, puts the dependents on its attemptToDelete
+    queue, looks each owner up again through the API and only then deletes the dependent:
+    clients see the owner gone while its dependents still exist, for seconds under load.
+    """
+
+    def __init__(self, registry: Registry, errors: list[str], delay: float = 0.0) -> None:
         self.registry = registry
         self.store = registry.store
+        self.delay = delay
         self.loop = Loop("fakecluster-gc", self._process, errors)
 
     def on_event(self, ev: Event) -> None:
         meta = ev.obj["metadata"]
         if ev.type == "DELETED":
-            self.loop.add(("owner-gone", meta.get("uid", "")))
+            self.loop.add_after(("owner-gone", meta.get("uid", "")), self.delay)
             for uid in owner_uids(ev.obj):
                 self.loop.add(("owner", uid))
             return
         if ev.type == "ADDED" and meta.get("ownerReferences"):
-            self.loop.add(("dependent", ev.key, meta.get("namespace", ""), meta["name"]))
+            item = ("dependent", ev.key, meta.get("namespace", ""), meta["name"])
+            self.loop.add_after(item, self.delay)
         if meta.get("deletionTimestamp"):
             finalizers = meta.get("finalizers") or []
             if "orphan" in finalizers or "foregroundDeletion" in finalizers:

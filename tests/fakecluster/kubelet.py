@@ -9,12 +9,14 @@ import copy
 import threading
 import time
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from .containerenv import expand, resolve_env
 from .errors import ApiError
 from .events import EventRecorder
+from .images import ImageStore, default_pull_policy, pull_error
 from .logs import LogSource
 from .loops import Loop
 from .meta import format_time
@@ -28,6 +30,7 @@ from .podstatus import (
 )
 from .registry import DeleteOptions, Registry, WriteContext
 from .runners import ContainerLaunch, ContainerProcess, ContainerRunner, RunnerError
+from .scheduling import insufficient, pod_requests, unschedulable_message
 from .store import Event
 
 PODS = ("", "pods")
@@ -60,6 +63,9 @@ class ContainerRun:
     restart_count: int = 0
     waiting: tuple[str, str] | None = None  # (reason, message) while not running
     restart_at: float | None = None
+    pull_failures: int = 0
+    pull_retry_at: float | None = None  # the end of the image pull back-off
+    pull_error: tuple[float, str] | None = None  # (shown until, message) after a failed pull
 
 
 @dataclass
@@ -89,8 +95,10 @@ class Kubelet:
         log_dir: Path,
         errors: list[str],
         node_name: str = "fakenode",
-        max_grace_seconds: float = 3.0,
+        max_grace_seconds: float | None = 3.0,
         restart_delay: float = 0.1,
+        images: ImageStore | None = None,
+        capacity: dict[str, Decimal] | None = None,
     ) -> None:
         self.registry = registry
         self.store = registry.store
@@ -100,6 +108,9 @@ class Kubelet:
         self.node_name = node_name
         self.max_grace_seconds = max_grace_seconds
         self.restart_delay = restart_delay
+        self.images = images or ImageStore()
+        self.capacity = capacity if capacity is not None else {}
+        self._unschedulable: set[tuple[str, str]] = set()
         self.loop = Loop("fakecluster-kubelet", self._sync, errors)
         self._runs: dict[str, PodRun] = {}  # by pod uid
         self._lock = threading.Lock()
@@ -110,6 +121,12 @@ class Kubelet:
         if ev.key == PODS:
             meta = ev.obj["metadata"]
             self.loop.add((meta["namespace"], meta["name"]))
+            phase = (ev.obj.get("status") or {}).get("phase")
+            if self._unschedulable and (ev.type == "DELETED" or phase in TERMINAL_PHASES):
+                # Resources were freed: the scheduler moves unschedulable pods back to its
+                # active queue on such events (pkg/scheduler/internal/queue).
+                for key in self._unschedulable:
+                    self.loop.add(key)
 
     # -- public ---------------------------------------------------------------------------
 
@@ -189,6 +206,20 @@ class Kubelet:
     def _schedule(self, pod: dict[str, Any]) -> None:
         new = copy.deepcopy(pod)
         status = new.setdefault("status", {})
+        key = (pod["metadata"]["namespace"], pod["metadata"]["name"])
+        self._unschedulable.discard(key)
+        short = self._insufficient(pod)
+        if short and not new["spec"].get("schedulingGates"):
+            self._unschedulable.add(key)
+            message = unschedulable_message(short)
+            cond = pod_condition("PodScheduled", "False", "Unschedulable", message)
+            if conditions_by_type(status).get("PodScheduled", {}).get("message") != message:
+                status["conditions"] = merge_conditions(status, [cond])
+                self._write(new, internal_whole=True)
+                self.recorder.record(
+                    pod, "Warning", "FailedScheduling", message, "default-scheduler"
+                )
+            return
         if new["spec"].get("schedulingGates"):
             cond = pod_condition(
                 "PodScheduled",
@@ -216,6 +247,18 @@ class Kubelet:
             "default-scheduler",
         )
 
+    def _insufficient(self, pod: dict[str, Any]) -> list[str]:
+        """What the node lacks for ``pod`` beside the pods bound to it that still run."""
+        if not self.capacity:
+            return []
+        used = [
+            pod_requests(p.get("spec") or {})
+            for p in self.store.objects(PODS)
+            if (p.get("spec") or {}).get("nodeName") == self.node_name
+            and (p.get("status") or {}).get("phase") not in TERMINAL_PHASES
+        ]
+        return insufficient(self.capacity, used, pod_requests(pod.get("spec") or {}))
+
     def _start(self, pod: dict[str, Any]) -> None:
         meta, spec = pod["metadata"], pod["spec"]
         with self._lock:
@@ -230,8 +273,60 @@ class Kubelet:
             self._launch(pod, run, c)
         self._write_status(pod, run)
 
+    def _ensure_image(
+        self, pod: dict[str, Any], crun: ContainerRun, container: dict[str, Any]
+    ) -> tuple[str, str] | None:
+        """The waiting (reason, message) when the image is not there to run; see images.py."""
+        image = container.get("image") or ""
+        policy = container.get("imagePullPolicy") or default_pull_policy(image)
+        key = (pod["metadata"]["namespace"], pod["metadata"]["name"])
+        present = self.images.present(image)
+        if policy == "Never" or (policy == "IfNotPresent" and present):
+            if present:
+                return None
+            message = f'Container image "{image}" is not present with pull policy of Never'
+            self.recorder.record(pod, "Warning", "ErrImageNeverPull", message, "kubelet")
+            self.loop.add_after(key, self.images.pull_backoff)
+            return ("ErrImageNeverPull", message)
+        now = time.monotonic()
+        if crun.pull_error is not None and now < crun.pull_error[0]:
+            # The pod worker's next sync comes later than our own status write: the pull
+            # error stays visible until then.
+            self.loop.add_after(key, crun.pull_error[0] - now)
+            return ("ErrImagePull", crun.pull_error[1])
+        if crun.pull_retry_at is not None and now < crun.pull_retry_at:
+            message = f'Back-off pulling image "{image}"'
+            self.recorder.record(pod, "Normal", "BackOff", message, "kubelet")
+            self.loop.add_after(key, crun.pull_retry_at - now)
+            return ("ImagePullBackOff", message)
+        self.recorder.record(pod, "Normal", "Pulling", f'Pulling image "{image}"', "kubelet")
+        if self.images.pull(image):
+            crun.pull_failures, crun.pull_retry_at = 0, None
+            self.recorder.record(
+                pod, "Normal", "Pulled", f'Successfully pulled image "{image}" in 0s', "kubelet"
+            )
+            return None
+        error = pull_error(image)
+        crun.pull_failures += 1
+        delay = min(
+            self.images.pull_backoff * 2 ** (crun.pull_failures - 1), self.images.pull_backoff_max
+        )
+        crun.pull_retry_at = now + delay
+        self.recorder.record(
+            pod, "Warning", "Failed", f'Failed to pull image "{image}": {error}', "kubelet"
+        )
+        self.recorder.record(pod, "Warning", "Failed", "Error: ErrImagePull", "kubelet")
+        # The pod worker syncs again soon, inside the back-off: ImagePullBackOff.
+        crun.pull_error = (now + min(delay / 2, 1.0), error)
+        self.loop.add_after(key, min(delay / 2, 1.0))
+        return ("ErrImagePull", error)
+
     def _launch(self, pod: dict[str, Any], run: PodRun, container: dict[str, Any]) -> None:
         crun = run.containers[container["name"]]
+        problem = self._ensure_image(pod, crun, container)
+        if problem is not None:
+            crun.waiting = problem
+            return
         try:
             env = resolve_env(self.registry, pod, container)
         except KeyError as e:
@@ -323,9 +418,9 @@ class Kubelet:
                 pod = self.store.get(PODS, *key) or pod
             self._final_delete(pod)
             return
-        grace = min(
-            float(pod["metadata"].get("deletionGracePeriodSeconds") or 0), self.max_grace_seconds
-        )
+        grace = float(pod["metadata"].get("deletionGracePeriodSeconds") or 0)
+        if self.max_grace_seconds is not None:
+            grace = min(grace, self.max_grace_seconds)
         now = time.monotonic()
         if run.killing_since is None:
             run.killing_since = now

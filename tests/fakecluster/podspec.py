@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import errors
 from .errors import FieldError
+from .images import default_pull_policy
 from .kinds import Hooks, Obj
 from .meta import condition, validate_label_name
 from .podsecurity import check_pod_security
@@ -31,10 +32,10 @@ def default_pod_spec(spec: dict[str, Any]) -> None:
             continue
         container.setdefault("terminationMessagePath", "/dev/termination-log")
         container.setdefault("terminationMessagePolicy", "File")
-        image = str(container.get("image") or "")
-        tag = image.rsplit("/", 1)[-1]
-        latest = "@" not in image and (":" not in tag or tag.endswith(":latest"))
-        container.setdefault("imagePullPolicy", "Always" if latest else "IfNotPresent")
+        # pkg/apis/core/v1/defaults.go (SetDefaults_Container): Always for :latest or no tag.
+        container.setdefault(
+            "imagePullPolicy", default_pull_policy(str(container.get("image") or ""))
+        )
         resources = container.setdefault("resources", {})
         limits = resources.get("limits") or {}
         if limits:  # requests default to limits

@@ -23,7 +23,8 @@ def pod_status(pod: dict[str, Any], run: PodRun, stopping: bool) -> dict[str, An
         cs: dict[str, Any] = {
             "name": crun.name,
             "image": crun.image,
-            "imageID": f"fake://{crun.image}",
+            # No image ID before the image is there (ErrImagePull, ImagePullBackOff, …).
+            "imageID": f"fake://{crun.image}" if inst is not None else "",
             "restartCount": crun.restart_count,
             "started": False,
             "ready": False,

@@ -16,7 +16,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import errors, patching
+from . import admission, errors, patching, quota
+from .admission import DenyRule
 from .errors import FieldError
 from .kinds import hooks_for
 from .meta import format_time, generate_name, validate_labels, validate_subdomain
@@ -55,6 +56,7 @@ class Registry:
         self.resources = resources
         self.rng = random.Random(seed)
         self.clock = time.time
+        self.deny_rules: list[DenyRule] = []  # FakeCluster.deny_admission
 
     def rt(self, key: tuple[str, str]) -> ResourceType:
         rt = self.resources.preferred(key)
@@ -78,7 +80,7 @@ class Registry:
                 for o in self.store.objects(flt.rt.key, ns)
                 if flt.matches(o)
             ]
-            return items, str(self.store.rv)
+            return items, self.store.format_rv(self.store.rv)
 
     def present(self, rt: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
         """A copy of a stored object as seen through ``rt``'s version."""
@@ -129,6 +131,10 @@ class Registry:
             if errs:
                 raise errors.invalid(rt, meta["name"], errs)
             hooks.admit_create(self, rt, obj, ctx)
+            # Validating webhooks run before ResourceQuota, the last plugin; both before the
+            # storage layer answers AlreadyExists (kube-apiserver's admission plugin order).
+            admission.check(self.deny_rules, rt, "CREATE", obj)
+            quota.admit(self, rt, obj)
             if self.store.get(rt.key, meta.get("namespace", ""), meta["name"]) is not None:
                 raise errors.already_exists(rt, meta["name"])
             self._manage(obj, ctx)
@@ -237,6 +243,8 @@ class Registry:
         )
         if errs:
             raise errors.invalid(rt, name, errs)
+        if not ctx.internal:
+            admission.check(self.deny_rules, rt, "UPDATE", new)
         if rt.tracks_generation and hooks.spec_changed(rt, new, old):
             meta["generation"] = int(old_meta.get("generation", 1)) + 1
         if _same(new, old):
@@ -343,6 +351,8 @@ class Registry:
                     f"{options.precondition_rv}, ResourceVersion in object meta: "
                     f"{meta.get('resourceVersion')}",
                 )
+            if not ctx.internal:
+                admission.check(self.deny_rules, rt, "DELETE", old)
             policy = options.propagation_policy
             if policy is None and options.orphan_dependents is not None:
                 policy = "Orphan" if options.orphan_dependents else "Background"
@@ -449,7 +459,17 @@ class Registry:
 
     def _validate_meta(self, rt: ResourceType, obj: dict[str, Any]) -> list[FieldError]:
         meta = obj["metadata"]
-        errs = validate_subdomain("metadata.name", meta["name"])
+        if rt.group == "rbac.authorization.k8s.io":
+            # pkg/apis/rbac/validation: ValidateRBACName is path.IsValidPathSegmentName.
+            name = meta["name"]
+            bad = name in (".", "..") or "/" in name or "%" in name
+            errs = (
+                [FieldError.invalid("metadata.name", name, "may not contain '/' or '%'")]
+                if bad
+                else []
+            )
+        else:
+            errs = validate_subdomain("metadata.name", meta["name"])
         errs += validate_labels("metadata.labels", meta.get("labels"))
         for key, value in (meta.get("annotations") or {}).items():
             if not isinstance(value, str):

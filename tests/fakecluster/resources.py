@@ -110,7 +110,7 @@ BUILTINS: tuple[ResourceType, ...] = (
     _rt("v1", "secrets", "Secret"),
     _rt("v1", "services", "Service", short_names=("svc",), categories=("all",)),
     _rt("v1", "persistentvolumeclaims", "PersistentVolumeClaim", short_names=("pvc",)),
-    _rt("v1", "resourcequotas", "ResourceQuota", short_names=("quota",)),
+    _rt("v1", "resourcequotas", "ResourceQuota", short_names=("quota",), subresources=("status",)),
     _rt("v1", "limitranges", "LimitRange", short_names=("limits",)),
     _rt("v1", "nodes", "Node", False, short_names=("no",), subresources=("status",)),
     _rt(
@@ -162,6 +162,7 @@ BUILTINS: tuple[ResourceType, ...] = (
         subresources=("status",),
         tracks_generation=True,
     ),
+    _rt("networking.k8s.io/v1", "networkpolicies", "NetworkPolicy", short_names=("netpol",)),
     _rt("policy/v1", "poddisruptionbudgets", "PodDisruptionBudget", short_names=("pdb",)),
     _rt(
         "apiextensions.k8s.io/v1",
@@ -189,6 +190,7 @@ GROUP_ORDER = (
     "authorization.k8s.io",
     "batch",
     "coordination.k8s.io",
+    "networking.k8s.io",
     "policy",
     "rbac.authorization.k8s.io",
     "apiextensions.k8s.io",

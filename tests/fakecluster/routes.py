@@ -14,11 +14,12 @@ from . import discovery, errors, logs, patching
 from .errors import ApiError
 from .faults import Faults, RequestCounter
 from .podspec import evict
+from .rbac import Attributes, Rbac, User, forbidden
 from .registry import DeleteOptions, Registry, WriteContext
 from .resources import Resources, ResourceType
 from .selectors import FieldSelector, Filter, LabelSelector
 from .server import Request
-from .tables import to_table, wants_table
+from .tables import row_object, to_table, wants_table
 from .watch import DropStream, Watch, WatchRequest
 
 _WRITE_CONTENT_TYPES = (
@@ -49,6 +50,7 @@ class Api:
         closing: threading.Event,
         log_provider: logs.LogProvider | None,
         watch_timeout: float = 1800.0,
+        rbac: Rbac | None = None,
     ) -> None:
         self.registry = registry
         self.resources: Resources = registry.resources
@@ -58,6 +60,7 @@ class Api:
         self.closing = closing
         self.log_provider = log_provider
         self.watch_timeout = watch_timeout
+        self.rbac = rbac
         self.server_address = ""
         self.internal_errors: list[str] = []
 
@@ -83,6 +86,14 @@ class Api:
         path = req.path.rstrip("/") or "/"
         if path.startswith("/_fake/"):
             return self._control(req, path)
+        user = self.rbac.authenticate(req.headers.get("Authorization")) if self.rbac else None
+        req.user = user
+        if user is not None and not self._is_resource_path(path):
+            verb = req.method.lower()
+            attrs = Attributes(user, verb, False, path=req.path)
+            assert self.rbac is not None
+            if not self.rbac.allowed(attrs)[0]:
+                raise forbidden(attrs, None)
         simple = self._simple(path)
         if simple is not None:
             if req.method not in ("GET", "HEAD"):
@@ -94,6 +105,11 @@ class Api:
         verb = self._verb(req, target)
         label = target.rt.plural + (f"/{target.subresource}" if target.subresource else "")
         self.requests.record(verb, label)
+        if user is not None:
+            attrs = self._attributes(user, req, verb, target)
+            assert self.rbac is not None
+            if not self.rbac.allowed(attrs)[0]:
+                raise forbidden(attrs, target.rt)
         injected = self.faults.for_request(verb, label)
         if injected is not None and not injected.after_commit:
             raise self._fault(injected.code, verb, target)
@@ -102,6 +118,65 @@ class Api:
             raise self._fault(injected.code, verb, target)
         getattr(self, f"_{verb}")(req, target)
         return None
+
+    def _is_resource_path(self, path: str) -> bool:
+        """Resource requests as apiserver's RequestInfoFactory tells them from discovery:
+        /api/v1/<resource>… and /apis/<group>/<version>/<resource>…."""
+        parts = path.strip("/").split("/")
+        return (parts[0] == "api" and len(parts) > 2) or (parts[0] == "apis" and len(parts) > 3)
+
+    def _attributes(self, user: User, req: Request, verb: str, t: Target) -> Attributes:
+        name = t.name or ""
+        if verb in ("list", "watch") and not name:
+            # RequestInfo takes the name of a list/watch from a metadata.name field selector.
+            for term in (req.query.get("fieldSelector") or "").split(","):
+                key, _, value = term.partition("=")
+                if key.strip() == "metadata.name" and not value.startswith("="):
+                    name = value.strip()
+                elif key.strip() == "metadata.name":
+                    name = value[1:].strip()
+        return Attributes(
+            user,
+            verb,
+            True,
+            namespace=t.namespace or "",
+            api_group=t.rt.group,
+            resource=t.rt.plural,
+            subresource=t.subresource,
+            name=name,
+        )
+
+    def _review(self, req: Request, body: Any) -> dict[str, Any]:
+        """A SelfSubjectAccessReview, answered for the requesting user."""
+        review = dict(body or {})
+        spec = review.get("spec") or {}
+        user: User | None = req.user
+        if user is None or self.rbac is None:
+            review["status"] = {"allowed": True, "reason": "fakecluster: cluster admin"}
+            return review
+        res, nonres = spec.get("resourceAttributes"), spec.get("nonResourceAttributes")
+        if res is not None:
+            attrs = Attributes(
+                user,
+                res.get("verb") or "",
+                True,
+                namespace=res.get("namespace") or "",
+                api_group=res.get("group") or "",
+                resource=res.get("resource") or "",
+                subresource=res.get("subresource") or "",
+                name=res.get("name") or "",
+            )
+        elif nonres is not None:
+            attrs = Attributes(user, nonres.get("verb") or "", False, path=nonres.get("path") or "")
+        else:
+            raise errors.unprocessable(
+                'SelfSubjectAccessReview.authorization.k8s.io "" is invalid: '
+                'spec.resourceAttributes: Invalid value: "null": exactly one of '
+                "nonResourceAttributes or resourceAttributes must be specified"
+            )
+        allowed, reason = self.rbac.allowed(attrs)
+        review["status"] = {"allowed": allowed, **({"reason": reason} if reason else {})}
+        return review
 
     def _fault(self, code: int, verb: str, t: Target) -> ApiError:
         """An injected error, with the body the apiserver would send for that code."""
@@ -222,6 +297,10 @@ class Api:
         if wants_table(req.accept):
             include = req.query.get("includeObject", "Metadata")
             return req.send_json(200, to_table(t.rt, [obj], include_object=include))
+        if "as=PartialObjectMetadata;" in req.accept.replace(" ", "") + ";":
+            # The object's metadata alone, as kubernetes staging/src/k8s.io/apiserver/pkg/
+            # endpoints/handlers/response.go asPartialObjectMetadata answers (meta.k8s.io/v1).
+            return req.send_json(200, row_object(obj, "Metadata"))
         return req.send_json(200, obj)
 
     def _filter(self, req: Request, t: Target) -> Filter:
@@ -326,10 +405,8 @@ class Api:
         if t.subresource == "eviction":
             assert t.name is not None
             return req.send_json(201, evict(self.registry, t.rt, t.namespace or "", t.name, body))
-        if t.rt.plural == "selfsubjectaccessreviews":  # no authorization here: all allowed
-            review = dict(body or {})
-            review["status"] = {"allowed": True, "reason": "fakecluster allows everything"}
-            return req.send_json(201, review)
+        if t.rt.plural == "selfsubjectaccessreviews":
+            return req.send_json(201, self._review(req, body))
         ctx = self._ctx(req)
         obj = self.registry.create(t.rt, t.namespace or "", body, ctx)
         return req.send_json(201, obj, warnings=ctx.warnings)
@@ -434,6 +511,7 @@ class Api:
                 "config": dataclasses.asdict(self.faults.config),
                 "injected": injected,
                 "droppedWatches": self.faults.dropped_watches,
+                "silencedWatches": self.faults.silenced_watches,
             }
             return req.send_json(200, json.loads(json.dumps(body)))
         if path == "/_fake/faults/reset" and req.method == "POST":

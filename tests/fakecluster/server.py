@@ -131,6 +131,7 @@ class Request:
         self.headers = handler.headers
         self._body: bytes | None = None
         self.responded = False
+        self.user: Any = None  # the authenticated rbac.User, None for an admin
 
     # -- input --------------------------------------------------------------------------
 

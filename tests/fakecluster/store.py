@@ -18,6 +18,7 @@ from .errors import expired
 from .resources import Key
 
 ObjKey = tuple[str, str]  # (namespace or "", name)
+_B36 = "0123456789abcdefghijklmnopqrstuvwxyz"
 
 
 @dataclass(frozen=True)
@@ -47,8 +48,11 @@ class Store:
     """Thread-safe object store. ``lock`` is re-entrant: the registry holds it across a
     read-check-write sequence, and controllers hold it across a whole sync."""
 
-    def __init__(self, history_window: int = 10_000, first_rv: int = 1000) -> None:
+    def __init__(
+        self, history_window: int = 10_000, first_rv: int = 1000, opaque_rvs: bool = False
+    ) -> None:
         self.lock = threading.RLock()
+        self.opaque_rvs = opaque_rvs
         self.changed = threading.Condition(self.lock)
         self._rv = first_rv
         self._objects: dict[Key, dict[ObjKey, dict[str, Any]]] = {}
@@ -64,6 +68,32 @@ class Store:
     def rv(self) -> int:
         with self.lock:
             return self._rv
+
+    def format_rv(self, rv: int) -> str:
+        """The resourceVersion string clients see for the internal counter ``rv``.
+
+        apimachinery's API conventions say resourceVersions are opaque to clients, who may
+        only compare them for equality (api-conventions.md, "Concurrency Control and
+        Consistency"); etcd3 happens to use decimal revisions, which tempts clients into
+        ``int()``. Opaque ones are a letter followed by the base-36 digits reversed, so they
+        neither parse as numbers nor sort in order.
+        """
+        if not self.opaque_rvs:
+            return str(rv)
+        digits = ""
+        while True:
+            rv, d = divmod(rv, 36)
+            digits += _B36[d]
+            if rv == 0:
+                return "k" + digits
+
+    def parse_rv(self, text: str) -> int:
+        """The internal counter for a resourceVersion string; ValueError if malformed."""
+        if not self.opaque_rvs:
+            return int(text)
+        if len(text) < 2 or text[0] != "k" or any(c not in _B36 for c in text[1:]):
+            raise ValueError(text)
+        return int(text[1:][::-1], 36)
 
     def get(self, key: Key, namespace: str, name: str) -> dict[str, Any] | None:
         with self.lock:
@@ -101,7 +131,7 @@ class Store:
             bucket = self._objects.setdefault(key, {})
             old = bucket.get(ok)
             self._rv += 1
-            obj["metadata"]["resourceVersion"] = str(self._rv)
+            obj["metadata"]["resourceVersion"] = self.format_rv(self._rv)
             bucket[ok] = obj
             uid = obj["metadata"].get("uid")
             if uid:
@@ -118,7 +148,7 @@ class Store:
             if old is None:
                 return obj
             self._rv += 1
-            obj["metadata"]["resourceVersion"] = str(self._rv)
+            obj["metadata"]["resourceVersion"] = self.format_rv(self._rv)
             self._uids.pop(old["metadata"].get("uid", ""), None)
             self._index_owners(key, ok, old, None)
             self._emit(Event(self._rv, "DELETED", key, obj, old))
@@ -159,7 +189,9 @@ class Store:
                 return []
             oldest = self._history[0].rv if self._history else self._rv + 1
             if rv < oldest - 1:
-                raise expired(f"too old resource version: {rv} ({oldest - 1})")
+                raise expired(
+                    f"too old resource version: {self.format_rv(rv)} ({self.format_rv(oldest - 1)})"
+                )
             return list(itertools.islice(self._history, rv - oldest + 1, None))
 
     def next_events(self, rv: int, timeout: float) -> list[Event]:

@@ -93,15 +93,15 @@ def test_create_get_list_update_delete(k8s_client: client.ApiClient) -> None:
     core = client.CoreV1Api(k8s_client)
     created = core.create_namespaced_config_map("default", configmap("a", x="1"))
     assert created.metadata.uid and created.metadata.creation_timestamp
-    rv1 = int(created.metadata.resource_version)
+    rv1 = created.metadata.resource_version
     got = core.read_namespaced_config_map("a", "default")
-    assert got.data == {"x": "1"} and got.metadata.resource_version == str(rv1)
+    assert got.data == {"x": "1"} and got.metadata.resource_version == rv1
     listed = core.list_namespaced_config_map("default")
     assert [c.metadata.name for c in listed.items] == ["a"]
-    assert int(listed.metadata.resource_version) >= rv1
+    assert listed.metadata.resource_version
     got.data["x"] = "2"
     updated = core.replace_namespaced_config_map("a", "default", got)
-    assert int(updated.metadata.resource_version) > rv1 and updated.data == {"x": "2"}
+    assert updated.metadata.resource_version != rv1 and updated.data == {"x": "2"}
     status = core.delete_namespaced_config_map("a", "default")
     assert status["status"] == "Success" and status["details"]["name"] == "a"
     with pytest.raises(ApiException) as exc:
@@ -129,7 +129,7 @@ def test_stale_resource_version_conflicts(k8s_client: client.ApiClient) -> None:
             "template": {
                 "spec": {
                     "restartPolicy": "Never",
-                    "containers": [{"name": "c", "image": "i", "command": ["true"]}],
+                    "containers": [{"name": "c", "image": "i:1", "command": ["true"]}],
                 }
             },
         },
@@ -372,7 +372,7 @@ def test_status_subresource_split(k8s_client: client.ApiClient) -> None:
             "template": {
                 "spec": {
                     "restartPolicy": "Never",
-                    "containers": [{"name": "c", "image": "i", "command": ["true"]}],
+                    "containers": [{"name": "c", "image": "i:1", "command": ["true"]}],
                 }
             },
         },
@@ -394,7 +394,7 @@ def test_status_subresource_split(k8s_client: client.ApiClient) -> None:
 
 def test_job_validation_messages(k8s_client: client.ApiClient) -> None:
     batch = client.BatchV1Api(k8s_client)
-    template = {"spec": {"containers": [{"name": "c", "image": "i"}]}}
+    template = {"spec": {"containers": [{"name": "c", "image": "i:1"}]}}
     with pytest.raises(ApiException) as exc:
         batch.create_namespaced_job(
             "default", {"metadata": {"name": "bad"}, "spec": {"template": template}}
@@ -421,7 +421,7 @@ def test_job_defaults_and_labels(k8s_client: client.ApiClient) -> None:
     template = {
         "spec": {
             "restartPolicy": "Never",
-            "containers": [{"name": "c", "image": "i", "command": ["true"]}],
+            "containers": [{"name": "c", "image": "i:1", "command": ["true"]}],
         }
     }
     job = batch.create_namespaced_job(
@@ -454,7 +454,8 @@ def test_cluster_scoped_and_unknown_paths(
             "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}],
         }
     )
-    assert [r.metadata.name for r in rbac.list_cluster_role().items] == ["r"]
+    names = [r.metadata.name for r in rbac.list_cluster_role().items]
+    assert "r" in names and "cluster-admin" in names  # beside the bootstrap roles
     code, body = raw(fake_cluster, "GET", "/apis/nope.io/v1/things")
     assert (code, body["reason"]) == (404, "NotFound")
     coord = client.CoordinationV1Api(k8s_client)

@@ -173,7 +173,7 @@ def test_stop_leaves_no_threads_or_processes(tmp_path) -> None:
                 "template": {
                     "spec": {
                         "restartPolicy": "Never",
-                        "containers": [{"name": "c", "image": "i", "command": ["sleep", "30"]}],
+                        "containers": [{"name": "c", "image": "i:1", "command": ["sleep", "30"]}],
                     }
                 }
             },
@@ -213,7 +213,7 @@ def test_injected_forbidden_looks_like_rbac(
         body = json.loads(e.body)
         assert (e.status, body["reason"]) == (403, "Forbidden")
         assert body["message"] == (
-            'configmaps "" is forbidden: User "system:anonymous" cannot create resource '
+            'configmaps is forbidden: User "system:anonymous" cannot create resource '
             '"configmaps" in API group "" in the namespace "default"'
         )
     else:

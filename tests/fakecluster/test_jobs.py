@@ -12,7 +12,7 @@ from .cluster import FakeCluster
 
 
 def job(name: str, script: str, **spec: Any) -> dict[str, Any]:
-    container = {"name": "main", "image": "busybox", "command": ["/bin/sh", "-c", script]}
+    container = {"name": "main", "image": "busybox:1.36", "command": ["/bin/sh", "-c", script]}
     restart = spec.pop("restart_policy", "Never")
     return {
         "apiVersion": "batch/v1",

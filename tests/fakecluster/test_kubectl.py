@@ -71,7 +71,7 @@ def test_get_jobs_and_pods_print_server_columns(
     wide = rows(kubectl("get", "jobs", "-o", "wide").stdout)
     assert wide[0][-3:] == ["CONTAINERS", "IMAGES", "SELECTOR"] and wide[1][-3:-1] == [
         "main",
-        "busybox",
+        "busybox:1.36",
     ]
 
 

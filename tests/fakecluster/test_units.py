@@ -169,7 +169,7 @@ def test_job_printer_cells() -> None:
         "metadata": {"name": "j", "creationTimestamp": "2024-01-01T00:00:00Z"},
         "spec": {
             "parallelism": 3,
-            "template": {"spec": {"containers": [{"name": "c", "image": "i"}]}},
+            "template": {"spec": {"containers": [{"name": "c", "image": "i:1"}]}},
         },
         "status": {
             "succeeded": 1,

@@ -126,7 +126,7 @@ def test_pod_and_event_field_selectors(
         "metadata": {"name": "p"},
         "spec": {
             "restartPolicy": "Never",
-            "containers": [{"name": "c", "image": "i", "command": ["true"]}],
+            "containers": [{"name": "c", "image": "i:1", "command": ["true"]}],
         },
     }
     core.create_namespaced_pod("default", pod)

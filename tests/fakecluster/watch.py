@@ -28,6 +28,10 @@ class _EndStream(Exception):
     """Ends a stream cleanly (fault injection, mode "eof")."""
 
 
+class _Silence(Exception):
+    """The stream goes quiet but stays open (fault injection: a half-open connection)."""
+
+
 @dataclass
 class WatchRequest:
     flt: Filter
@@ -68,7 +72,7 @@ class Watch:
                 initial = [o for o in self.store.objects(key, ns) if req.flt.matches(o)]
                 return self.store.rv, initial
         try:
-            return int(str(rv)), []
+            return self.store.parse_rv(str(rv)), []
         except ValueError as e:
             raise errors.bad_request(f"invalid resource version: {rv!r}") from e
 
@@ -83,6 +87,7 @@ class Watch:
         rt = req.flt.rt
         start_rv, initial = start
         sent = 0
+        deadline = time.monotonic() + req.timeout
 
         def emit(kind: str, obj: dict[str, Any]) -> None:
             nonlocal sent
@@ -95,9 +100,11 @@ class Watch:
                 raise DropStream
             if mode is not None:
                 raise _EndStream
+            if self.faults.silence_watch(rt.plural, sent):
+                raise _Silence
 
         def bookmark(rv: int, initial_end: bool = False) -> None:
-            meta: dict[str, Any] = {"resourceVersion": str(rv)}
+            meta: dict[str, Any] = {"resourceVersion": self.store.format_rv(rv)}
             if initial_end:
                 meta["annotations"] = {"k8s.io/initial-events-end": "true"}
             send(
@@ -111,9 +118,12 @@ class Watch:
                 emit("ADDED", self.registry.present(rt, obj))
             if req.send_initial_events and req.bookmarks:
                 bookmark(start_rv, initial_end=True)
-            self._follow(req, start_rv, emit, bookmark)
+            self._follow(req, start_rv, emit, bookmark, deadline)
         except _EndStream:
             return
+        except _Silence:
+            while not self.closing.is_set() and time.monotonic() < deadline:
+                self.closing.wait(min(1.0, max(deadline - time.monotonic(), 0.0)))
         except ApiError as e:  # 410 Expired, reported in-stream as the apiserver does
             send(_line("ERROR", e.status()))
 
@@ -123,10 +133,10 @@ class Watch:
         rv: int,
         emit: Callable[[str, dict[str, Any]], None],
         bookmark: Callable[[int], None],
+        deadline: float,
     ) -> None:
         rt = req.flt.rt
         now = time.monotonic()
-        deadline = now + req.timeout
         next_bookmark = now + self.bookmark_interval
         while not self.closing.is_set():
             now = time.monotonic()

@@ -25,6 +25,7 @@ def job(
     failed: str | None = None,
     running: bool = False,
     deleting: bool = False,
+    owner: str = "u-1",
 ) -> dict[str, Any]:
     status: dict[str, Any] = {"startTime": stamp(T0)}
     if running:
@@ -46,7 +47,13 @@ def job(
                 "lastTransitionTime": stamp(T0 + 5),
             },
         ]
-    meta: dict[str, Any] = {"annotations": {"k8sco.io/path": path}, "uid": f"uid{path}"}
+    meta: dict[str, Any] = {
+        "name": f"demo-{path.strip('/').replace('/', '-')}",
+        "annotations": {"k8sco.io/path": path},
+        "uid": f"uid{path}",
+        "creationTimestamp": stamp(T0),
+        "ownerReferences": [{"kind": "Pipeline", "name": "demo", "uid": owner}],
+    }
     if deleting:
         meta["deletionTimestamp"] = stamp(T0 + 6)
     return {"metadata": meta, "status": status}

@@ -63,7 +63,10 @@ def feature_tree() -> co.Serial:
             name="as root",
             run_as_root=True,
             image="debian:12",
-            pod_spec={"volumes": [{"name": "cache", "hostPath": {"path": "/var/cache"}}]},
+            # Outside "restricted" (an NFS volume), inside "baseline" as run_as_root must be.
+            pod_spec={
+                "volumes": [{"name": "cache", "nfs": {"server": "cache.internal", "path": "/c"}}]
+            },
         )
         co.Exec(
             "cat /secrets/token",

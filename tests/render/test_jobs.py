@@ -239,15 +239,42 @@ def test_pod_spec_is_merged_per_field_down_the_tree() -> None:
 
 def test_pod_spec_that_breaks_restricted_fails_naming_the_node() -> None:
     host = {"volumes": [{"name": "h", "hostPath": {"path": "/var/run"}}]}
+    nfs = {"volumes": [{"name": "n", "nfs": {"server": "fs", "path": "/data"}}]}
     with co.Serial() as root:
         co.Exec("true", name="host", pod_spec=host)
         co.Exec("true", name="root-user", pod_spec={"securityContext": {"runAsUser": 0}})
-        co.Exec("true", name="allowed", pod_spec=host, run_as_root=True)
-    with pytest.raises(PipelineError, match=r"^/host: .*hostPath.*run_as_root=True"):
+        co.Exec("true", name="allowed", pod_spec=nfs, run_as_root=True)
+    with pytest.raises(PipelineError, match=r"^/host: .*hostPath.*run_as_root=True would not"):
         render_job(root, "/host", "pipe", "default")
-    with pytest.raises(PipelineError, match=r"^/root-user: .*runAsUser is 0"):
+    with pytest.raises(PipelineError, match=r"^/root-user: .*runAsUser is 0.*set run_as_root"):
         render_job(root, "/root-user", "pipe", "default")
-    assert pod(job(root, "/allowed"))["volumes"] == host["volumes"]
+    # run_as_root leaves "restricted" (an NFS volume) but not "baseline".
+    assert pod(job(root, "/allowed"))["volumes"] == nfs["volumes"]
+
+
+@pytest.mark.parametrize(
+    ("patch", "field"),
+    [
+        ({"hostPID": True}, "hostPID is true"),
+        ({"volumes": [{"name": "root", "hostPath": {"path": "/"}}]}, "volumes['root'].hostPath"),
+        (
+            {"containers": [{"name": "main", "securityContext": {"privileged": True}}]},
+            "containers['main'].securityContext.privileged is true",
+        ),
+        (
+            {"securityContext": {"appArmorProfile": {"type": "Unconfined"}}},
+            "securityContext.appArmorProfile.type is Unconfined",
+        ),
+    ],
+)
+def test_run_as_root_pods_must_pass_baseline(patch: dict[str, Any], field: str) -> None:
+    with co.Serial() as root:
+        co.Exec("true", name="x", pod_spec=patch, run_as_root=True)
+    with pytest.raises(PipelineError) as err:
+        render_job(root, "/x", "pipe", "default")
+    message = str(err.value)
+    assert message.startswith("/x: the pod would not pass Pod Security 'baseline': ")
+    assert field in message and "\n" not in message
 
 
 def test_env_set_twice_fails() -> None:

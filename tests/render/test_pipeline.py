@@ -25,6 +25,7 @@ from k8sco.render import (
     render_status,
 )
 from k8sco.render.pipeline import (
+    SCHEMA_VERSION,
     TREE_INLINE_MAX,
     node_record,
     node_state,
@@ -123,6 +124,30 @@ def test_ten_thousand_nodes_fit_etcd_with_a_full_status(shape: Any) -> None:
     assert obj["status"]["counts"]["error"] == 1000
 
 
+def test_the_spec_carries_its_schema_version() -> None:
+    small = render_pipeline(wide(1, 2), "small", "default")
+    assert small["spec"]["schemaVersion"] == 1  # a tree in the spec: readable by version 1
+    assert decode_tree({k: v for k, v in small["spec"].items() if k != "schemaVersion"})
+
+
+@pytest.mark.parametrize("version", [SCHEMA_VERSION + 1, 99])
+def test_a_newer_schema_is_refused_naming_both_versions(version: int) -> None:
+    spec = {**render_pipeline(wide(1, 2), "p", "default")["spec"], "schemaVersion": version}
+    with pytest.raises(PipelineError) as info:
+        decode_tree(spec)
+    message = str(info.value)
+    assert f"schema version {version}" in message
+    assert f"(up to {SCHEMA_VERSION})" in message and "upgrade the k8sco controller" in message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize("version", ["2", 0, True, None])
+def test_a_malformed_schema_version_is_refused(version: Any) -> None:
+    spec = {**render_pipeline(wide(1, 2), "p", "default")["spec"], "schemaVersion": version}
+    with pytest.raises(PipelineError, match="is not a version"):
+        decode_tree(spec)
+
+
 def test_job_for_a_pipeline_read_back_is_the_rendered_job() -> None:
     root = wide(2, 2)
     obj = render_pipeline(root, "p", "ns", image="img:1")
@@ -159,7 +184,7 @@ def test_a_bad_node_fails_the_whole_rendering() -> None:
 @pytest.mark.parametrize(
     ("spec", "message"),
     [
-        ({}, "neither 'tree' nor 'treeGzip'"),
+        ({}, "neither 'tree', 'treeGzip' nor 'treeRef'"),
         ({"treeGzip": "not base64!"}, "not gzip\\+base64"),
         ({"treeGzip": "aGVsbG8="}, "not gzip\\+base64"),
         ({"tree": "{}"}, "not a serialized k8sco tree"),

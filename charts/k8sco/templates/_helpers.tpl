@@ -28,27 +28,51 @@ app.kubernetes.io/component: controller
 
 {{/* The controller's rights on the namespaces it watches. */}}
 {{- define "k8sco.controllerRules" -}}
+# Every rule is used by k8sco/kube (tests/test_rbac.py checks both ways); each says why.
+# The controller lists and watches Pipelines to reconcile them (kube/controller.py), and
+# gets one again when its status write met a newer version (409 Conflict).
 - apiGroups: ["k8sco.io"]
   resources: ["pipelines"]
-  verbs: ["get", "list", "watch", "patch"]
+  verbs: ["get", "list", "watch"]
+# It writes a Pipeline's result as a merge patch of its status subresource, and nothing else
+# of the Pipeline (spec changes are the user's).
 - apiGroups: ["k8sco.io"]
   resources: ["pipelines/status"]
-  verbs: ["get", "patch", "update"]
-# Jobs carry ownerReferences with blockOwnerDeletion; where the
-# OwnerReferencesPermissionEnforcement admission plugin runs, that needs this right.
+  verbs: ["patch"]
+# No API call: Jobs carry ownerReferences with blockOwnerDeletion, which the
+# OwnerReferencesPermissionEnforcement admission plugin allows only with this right
+# (kubernetes plugin/pkg/admission/gc/gc_admission.go).
 - apiGroups: ["k8sco.io"]
   resources: ["pipelines/finalizers"]
   verbs: ["update"]
+# One Job per node: created when the node may start, deleted when a node is stopped or run
+# again; listed and watched to see how each one ends; got when its creation says it exists
+# already (made by an earlier life of the controller, or by someone else).
 - apiGroups: ["batch"]
   resources: ["jobs"]
   verbs: ["create", "get", "list", "watch", "delete"]
+# A Job whose pod cannot start (image pull, scheduling, quota): its pods' waiting reasons
+# tell why. List only: no pod is read by name, watched, or changed, and no log is read.
 - apiGroups: [""]
   resources: ["pods"]
-  verbs: ["get", "list", "watch"]
+  verbs: ["list"]
+# Events on a Pipeline tell `kubectl describe` what the controller did and why (create); a
+# Job that made no pod says why in its FailedCreate Events (list).
 - apiGroups: [""]
-  resources: ["pods/log"]
-  verbs: ["get"]
-- apiGroups: ["", "events.k8s.io"]
   resources: ["events"]
-  verbs: ["create", "patch"]
+  verbs: ["create", "list"]
+# What does not fit in a Pipeline object (kube/overflow.py): the controller creates and
+# updates its status ConfigMaps and reads them and the tree ConfigMaps `k8sco apply` wrote.
+# No delete, list or watch: they go with their Pipeline through ownerReferences.
+- apiGroups: [""]
+  resources: ["configmaps"]
+  verbs: ["create", "get", "update"]
+# The namespace's Secret of k8sco secrets, that one only (resourceNames): before creating
+# Jobs the controller reads its key names, as metadata (kube/secrets.py key_names), so that
+# each secret beats the node's env. RBAC cannot limit a get to metadata; the controller asks
+# for PartialObjectMetadata and never receives a value. The kubelet puts values into pods.
+- apiGroups: [""]
+  resources: ["secrets"]
+  resourceNames: ["k8sco-secrets"]
+  verbs: ["get"]
 {{- end -}}

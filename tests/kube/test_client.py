@@ -1,0 +1,157 @@
+"""The transport: a silent watch ends instead of hanging; an empty log is an empty log."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+import yaml
+
+from k8sco.errors import ClusterUnreachable
+from k8sco.kube import pipelines
+from k8sco.kube.client import Cluster
+
+
+class SilentServer:
+    """Answers every request with the headers of a chunked watch stream, one event, and
+    then nothing, never closing: a half-open connection as the client sees it."""
+
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(5)
+        self.port = self.sock.getsockname()[1]
+        self.conns: list[socket.socket] = []
+        self.done = threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while not self.done.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.conns.append(conn)
+            conn.recv(65536)
+            head = (
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                b"Transfer-Encoding: chunked\r\n\r\n"
+            )
+            chunk = b"%x\r\n%s\r\n" % (len(self.body), self.body) if self.body else b""
+            conn.sendall(head + chunk)
+
+    def close(self) -> None:
+        self.done.set()
+        self.sock.close()
+        for conn in self.conns:
+            conn.close()
+
+
+@pytest.fixture
+def silent(tmp_path: Path) -> Iterator[tuple[SilentServer, Cluster]]:
+    event = b'{"type":"ADDED","object":{"metadata":{"name":"x","resourceVersion":"a1"}}}\n'
+    server = SilentServer(event)
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "c", "cluster": {"server": f"http://127.0.0.1:{server.port}"}}],
+        "users": [{"name": "u", "user": {}}],
+        "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
+        "current-context": "c",
+    }
+    (tmp_path / "kubeconfig").write_text(yaml.safe_dump(config))
+    cluster = Cluster(str(tmp_path / "kubeconfig"))
+    yield server, cluster
+    cluster.close()
+    server.close()
+
+
+def test_a_watch_that_goes_silent_is_noticed_and_raises(
+    silent: tuple[SilentServer, Cluster],
+) -> None:
+    """kubernetes-client/python #1148: without a client-side read timeout this hangs."""
+    _, cluster = silent
+    cluster.watch_grace = 0.5
+    seen: list[dict[str, Any]] = []
+    outcome: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            for event in cluster.watch("/api/v1/pods", resource_version="", selector={}, timeout=1):
+                seen.append(event)
+        except BaseException as exc:  # handed to the test's thread
+            outcome.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(timeout=60)  # a hang, not a slow answer, is what this guards against
+    assert not thread.is_alive(), "the watch hung on a silent connection"
+    assert [e["object"]["metadata"]["name"] for e in seen] == ["x"]
+    assert len(outcome) == 1 and isinstance(outcome[0], ClusterUnreachable)
+
+
+class Response:
+    status = 200
+    headers: ClassVar[dict[str, str]] = {}
+
+    def read(self) -> bytes:
+        return b""
+
+
+def test_an_empty_log_is_empty_text_not_a_dict(silent: tuple[SilentServer, Cluster]) -> None:
+    _, cluster = silent
+    cluster._send = lambda *a, **k: Response()  # type: ignore[method-assign]
+    assert cluster.request("GET", "/api/v1/namespaces/default/pods/p/log", raw=True) == ""
+    assert list(pipelines.logs(cluster, "p")) == []
+
+
+def test_a_pod_whose_container_never_started_says_why() -> None:
+    waiting = {
+        "status": {
+            "phase": "Pending",
+            "containerStatuses": [
+                {
+                    "name": "main",
+                    "state": {
+                        "waiting": {"reason": "ErrImagePull", "message": "pull access denied"}
+                    },
+                }
+            ],
+        }
+    }
+    assert pipelines.not_started(waiting) == (
+        "its container has not started (ErrImagePull: pull access denied)"
+    )
+    start_error = {
+        "status": {
+            "phase": "Failed",
+            "containerStatuses": [
+                {
+                    "name": "main",
+                    "state": {
+                        "terminated": {
+                            "reason": "StartError",
+                            "exitCode": 128,
+                            "message": 'exec: "nope": executable file not found in $PATH',
+                        }
+                    },
+                }
+            ],
+        }
+    }
+    why = pipelines.not_started(start_error)
+    assert why is not None and "StartError" in why and "executable file not found" in why
+    ran = {
+        "status": {
+            "phase": "Failed",
+            "containerStatuses": [
+                {"name": "main", "state": {"terminated": {"reason": "Error", "exitCode": 1}}}
+            ],
+        }
+    }
+    assert pipelines.not_started(ran) is None
