@@ -12,6 +12,15 @@ hash-like text, each failing after 3 retries (4 attempts, so 40,000 pods). The f
 - bytes per node in the Pipeline and in its ConfigMaps at the end.
 
     python bench/overflow.py [--nodes 10000] [--retries 3] [--max-concurrent 1000]
+
+Measured (2 shared cores, 2026-11-30), 1,000 nodes: 757 s; the Pipeline at most 76,879 B
+(76 B of status per node, level 0), 2 tree ConfigMaps of at most 1,032,877 B, 1,165 status
+patches. 10,000 nodes did not finish within the hour: the controller's time goes to
+reading pods for waiting reasons and to the reconciliation itself (cProfile at 1,000
+nodes: 43% and 26%); the status ConfigMaps' code (view + store) takes 2.6 ms per
+reconciliation at 1,000 nodes and 39 ms at 10,000. tests/render/test_overflow.py checks the
+size rule at 10,000 nodes without a cluster (the Pipeline at most 791,553 B, 16 tree
+ConfigMaps).
 """
 
 from __future__ import annotations

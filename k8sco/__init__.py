@@ -13,9 +13,10 @@ The names below are the public API; everything else is private.
 """
 
 # Conducto's `co.util` (magic_doc and the make*nodes helpers) is reachable as `co.util`,
-# and its `co.api` (Secrets) as `co.api`.
-from k8sco import api, util
+# its `co.api` (Secrets) as `co.api`, and its `co.data` (pipeline, user) as `co.data`.
+from k8sco import api, data, util
 from k8sco._version import __version__
+from k8sco.data import perm_data, temp_data
 from k8sco.errors import (
     DecodeError,
     K8scoError,
@@ -26,6 +27,7 @@ from k8sco.errors import (
     UsageError,
 )
 from k8sco.image import Image
+from k8sco.lazy import Lazy, lazy_py, lazy_shell
 from k8sco.secrets import SecretRef
 from k8sco.tree import Exec, Node, Parallel, Serial
 
@@ -34,6 +36,7 @@ __all__ = [
     "Exec",
     "Image",
     "K8scoError",
+    "Lazy",
     "LoadError",
     "Node",
     "Parallel",
@@ -45,7 +48,12 @@ __all__ = [
     "UsageError",
     "__version__",
     "api",
+    "data",
+    "lazy_py",
+    "lazy_shell",
     "main",
+    "perm_data",
+    "temp_data",
     "util",
 ]
 

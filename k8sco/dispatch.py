@@ -106,6 +106,14 @@ def _call(func: Callable[..., Any], kwargs: dict[str, Any]) -> int:
     except Exception as exc:
         _print_traceback(exc)
         return 1
+    if os.environ.get("K8SCO_LAZY") == "1":  # a co.Lazy Generate node: print the tree
+        from k8sco import lazy
+
+        problem = lazy.emit(result)
+        if problem is not None:
+            print(_PREFIX + problem, file=sys.stderr)
+            return 1
+        return 0
     if result is not None:
         print(_result_text(result))
     return 0

@@ -18,6 +18,9 @@ translated where they enter k8sco, with ``raise ... from``.
     │                               damaged (``k8sco status``, ``k8sco logs``)
     ├── RunError                    a run that could not be carried out (not a node failure)
     ├── BuildError                  an image that could not be built, pushed or loaded: exit 2
+    ├── DataError                   co.data: a store that refused or failed a request, a bad
+    │   │                           name, no store configured
+    │   └── DataNotFound            (also FileNotFoundError) no object under that name
     └── ClusterError                the Kubernetes API refused or failed a request: exit 2
         ├── ClusterUnreachable      no answer from the API server (retryable)
         ├── NotFound                404
@@ -75,6 +78,16 @@ class BuildError(K8scoError):
     exit_code = 2
 
 
+class DataError(K8scoError):
+    """``co.data``: a store that refused or failed a request, an object name that is not
+    valid, or no store to use (``co.data.pipeline`` outside a pipeline)."""
+
+
+class DataNotFound(DataError, FileNotFoundError):
+    """No object under that name (a ``FileNotFoundError`` too, as Conducto's local store
+    raised)."""
+
+
 class ClusterError(K8scoError):
     """The Kubernetes API refused or failed a request. Exit code 2.
 
@@ -119,6 +132,8 @@ __all__ = [
     "ClusterError",
     "ClusterUnreachable",
     "Conflict",
+    "DataError",
+    "DataNotFound",
     "DecodeError",
     "Gone",
     "K8scoError",

@@ -256,7 +256,8 @@ def _check_env(path: str, name: str, value: Any) -> dict[str, str | SecretRef]:
         problem = name_problem(key) or env_name_problem(key)
         if problem:
             raise _fail(path, name, f"has an invalid variable name: {problem}")
-        if key.startswith("K8SCO_"):
+        # K8SCO_LAZY marks a co.Lazy Generate node (k8sco.lazy): set by k8sco, in the tree.
+        if key.startswith("K8SCO_") and key != "K8SCO_LAZY":
             raise _fail(path, name, f"may not set {key!r}: K8SCO_* variables are set by k8sco")
         if isinstance(val, SecretRef):  # a reference: its value stays in the Secret
             out[key] = val

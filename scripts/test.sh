@@ -7,6 +7,10 @@ cd "$(dirname "$0")/.."
 python3 -m venv .venv
 .venv/bin/pip install --quiet --upgrade pip
 .venv/bin/pip install --quiet -e ".[dev]"
+# The S3-compatible server of the co.data tests (tests/data_store/conftest.py): moto in
+# server mode, in a venv of its own (botocore pins python-dateutil<3, kubernetes needs >=3).
+python3 -m venv .venv-s3
+.venv-s3/bin/pip install --quiet "moto[server]==5.2.5"
 
 .venv/bin/ruff check k8sco tests bench examples
 .venv/bin/ruff format --check k8sco tests bench examples

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 from kube_schemas import REPO, golden, validate_k8s
-from test_manifests import CRD_HEADER, objects
+from test_manifests import CRD_HEADER, load, objects
 
 from k8sco.render import emit
 from k8sco.render.crd import crd
@@ -89,14 +89,24 @@ def test_template_equals_manifests(helm: str) -> None:
         ("createNamespace=false", "namespace=ops", "serviceAccount.create=false"),
         ("rbac.create=false", "rbac.userRoles=false", "image.tag=dev"),
         ("nodeSelector.disk=ssd", "priorityClassName=high", "imagePullSecrets[0].name=reg"),
+        ("ui.enabled=true",),
     ],
-    ids=["defaults", "watch-namespaces", "own-namespace", "no-rbac", "scheduling"],
+    ids=["defaults", "watch-namespaces", "own-namespace", "no-rbac", "scheduling", "ui"],
 )
 def test_every_object_validates(helm: str, sets: tuple[str, ...]) -> None:
     docs = template(helm, *sets)
     assert docs
     for obj in docs:
         validate_k8s(obj)
+
+
+def test_ui_is_off_by_default_and_equals_its_optional_manifest(helm: str) -> None:
+    assert not [o for o in template(helm) if o["metadata"]["name"] == "k8sco-ui"]
+    rendered = {_key(o): _strip_helm(o) for o in template(helm, "ui.enabled=true")}
+    expected = {_key(o): o for o in load(REPO / "manifests" / "optional" / "ui.yaml")}
+    assert expected.keys() <= rendered.keys()
+    for key, obj in expected.items():
+        assert rendered[key] == obj, f"{key}: the chart and manifests/optional/ui.yaml differ"
 
 
 def test_watch_namespaces_gives_roles_not_cluster_rights(helm: str) -> None:

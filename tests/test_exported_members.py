@@ -12,6 +12,7 @@ PUBLIC = [
     "Exec",
     "Image",
     "K8scoError",
+    "Lazy",
     "LoadError",
     "Node",
     "Parallel",
@@ -23,7 +24,12 @@ PUBLIC = [
     "UsageError",
     "__version__",
     "api",
+    "data",
+    "lazy_py",
+    "lazy_shell",
     "main",
+    "perm_data",
+    "temp_data",
     "util",
 ]
 
@@ -46,5 +52,6 @@ def test_every_public_name_of_the_package_is_exported() -> None:
         for name, value in vars(k8sco).items()
         if not name.startswith("_") and not isinstance(value, types.ModuleType)
     )
-    modules = {"api", "util"}  # Conducto's `co.util` and `co.api` are modules, on purpose
+    # Conducto's `co.util`, `co.api` and `co.data` are modules, on purpose
+    modules = {"api", "data", "util"}
     assert public == [name for name in PUBLIC if not name.startswith("_") and name not in modules]

@@ -85,6 +85,8 @@ COMMANDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("k8sco.cli.build", ("build",)),
     ("k8sco.cli.cluster", ("apply", "list_", "rerun", "stop", "delete", "controller")),
     ("k8sco.cli.secrets", ("secrets_group",)),
+    ("k8sco.cli.data", ("data",)),
+    ("k8sco.cli.ui", ("ui",)),
 )
 
 

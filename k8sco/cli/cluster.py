@@ -19,7 +19,7 @@ import click
 
 from k8sco.cli import output
 from k8sco.engine import EXEC, Graph, NodeState, evaluate
-from k8sco.errors import ClusterError, RunError, UsageError
+from k8sco.errors import ClusterError, K8scoError, RunError, UsageError
 
 F = TypeVar("F", bound=Callable[..., Any])
 PASS_THROUGH = {"ignore_unknown_options": True, "allow_extra_args": True}
@@ -327,6 +327,8 @@ def cluster_logs(
         )
     job = job_name(name, path)
     pods = pipelines.pods_of_job(cluster, job)
+    if not pods and _print_archived_log(obj, job):
+        return  # the pod is gone; its log was archived when it ended (kube/archive.py)
     if not pods:
         state = recorded_states(cluster, graph, obj).get(path, NodeState()).state.value
         raise UsageError(
@@ -347,6 +349,26 @@ def cluster_logs(
             writer.write(line + b"\n")
     finally:
         writer.close()
+
+
+def _print_archived_log(pipeline: dict[str, Any], job: str) -> bool:
+    """Print the Job's archived log from the Pipeline's data store (S3 settings and
+    credentials from this shell's environment); False when there is none to read."""
+    from k8sco.cli.markdown import LogWriter
+    from k8sco.errors import DataNotFound
+    from k8sco.kube.archive import read_archived_log
+
+    try:
+        data = read_archived_log(pipeline, job, os.environ)
+    except DataNotFound:
+        return False
+    except K8scoError as exc:
+        click.echo(f"k8sco: no archived log: {exc}", err=True)
+        return False
+    writer = LogWriter(sys.stdout.buffer, terminal=sys.stdout.isatty())
+    writer.write(data)
+    writer.close()
+    return True
 
 
 # --- rerun, stop, delete --------------------------------------------------------------------

@@ -28,6 +28,18 @@ MAIN_KWARGS = ("env", "cpu", "mem", "gpu", "image")
 # With --apply, these k8sco apply options may follow (as --option=value, or --wait).
 APPLY_OPTIONS = ("kubeconfig", "context", "namespace", "name", "image", "controller")
 MODES = "[--local | --apply [--wait] [--name=N] [--image=I] [--namespace=NS] ...]"
+# Conducto's launch flags (conducto/pipeline.py main): these only steer its web app and
+# manager (start at once, open a browser, sleep when done, its shell UI), which k8sco has
+# not: --local and --apply start at once and end with the run. Accepted so that Conducto's
+# documented `python pipeline.py --local --run` works as written.
+CONDUCTO_IGNORED = ("--run", "--app", "--no-app", "--sleep-when-done", "--shell", "--no-shell")
+# Conducto's flags with no k8sco meaning, and what to use instead.
+CONDUCTO_REFUSED = {
+    "--cloud": "k8sco has no cloud service; use --apply to run on a Kubernetes cluster",
+    "--public": "k8sco has no web app to share; `k8sco status` shows the run",
+    "--run-at": "k8sco starts a pipeline when it is launched; schedule the launch instead",
+    "--pipeline_id": "k8sco cannot replace a live pipeline's tree; `k8sco rerun` reruns nodes",
+}
 
 
 def main(default: Any = None, **kwargs: Any) -> None:
@@ -66,6 +78,7 @@ def run_main(
     funcs = loading.functions(module)
     args = list(argv)
     local = _take_flag(args, "--local")
+    _take_conducto_flags(args, kwargs)
     apply = _take_apply(args)
     if local and apply is not None:
         raise UsageError("give --local or --apply, not both")
@@ -93,6 +106,24 @@ def run_main(
             + (", ".join(funcs) or "none")
         )
     return _call(func, name, args, file, local, kwargs, apply)
+
+
+def _take_conducto_flags(args: list[str], kwargs: dict[str, Any]) -> None:
+    """Conducto's launch flags: the ignored ones removed, ``--k8s`` as ``--apply``, and
+    ``--title=``/``--doc=`` into ``kwargs`` (they set the root's); a refused one raises."""
+    for flag in CONDUCTO_IGNORED:
+        _take_flag(args, flag)
+    for flag, instead in CONDUCTO_REFUSED.items():
+        if any(a == flag or a.startswith(flag + "=") for a in args):
+            raise UsageError(f"{flag} is Conducto's and has no meaning here: {instead}")
+    if _take_flag(args, "--k8s"):  # Conducto's own (experimental) Kubernetes mode
+        args.append("--apply")
+    for key in ("title", "doc"):
+        found = [a for a in args if a.startswith(f"--{key}=")]
+        for arg in found:
+            args.remove(arg)
+        if found:
+            kwargs[key] = found[-1][len(key) + 3 :]
 
 
 def _take_apply(args: list[str]) -> dict[str, Any] | None:
@@ -144,6 +175,13 @@ def _call(
         return apply_tree(cluster, result, name, apply["name"], apply["image"], apply["wait"], mode)
     if not local:
         print(result)
+        if os.environ.get("K8SCO_LAZY") == "1":  # run by a co.lazy_shell Generate node
+            from k8sco import lazy
+
+            problem = lazy.emit(result)
+            if problem is not None:
+                print(f"k8sco: {problem}", file=sys.stderr)
+                return 1
         return 0
     from k8sco.cli.runs import run_local
 
@@ -153,11 +191,13 @@ def _call(
 def apply_defaults(root: tree.Node, kwargs: dict[str, Any]) -> None:
     """``co.main``'s env, cpu, mem, gpu and image apply to the root, where the root does not
     set its own (its own env keys win over ``co.main``'s)."""
-    for key in MAIN_KWARGS:
+    for key in (*MAIN_KWARGS, "title", "doc"):
         value = kwargs.get(key)
         if value is None:
             continue
-        if key == "env":
+        if key in ("title", "doc"):  # from Conducto's --title=/--doc= flags: they win
+            root.set(**{key: value})
+        elif key == "env":
             root.set(env={**value, **root.params.get("env", {})})
         elif key not in root.params:
             root.set(**{key: value})

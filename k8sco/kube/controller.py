@@ -36,12 +36,15 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from k8sco.data.kube import DataConfig, decorate_job
 from k8sco.engine import Graph, NodeState
 from k8sco.errors import ClusterError, Conflict, Gone, K8scoError, NotFound
 from k8sco.kube import secrets
+from k8sco.kube.archive import Archiver
 from k8sco.kube.client import BACKGROUND, CORE, JOBS, MERGE_PATCH, PIPELINES
 from k8sco.kube.lease import LeaderElector
 from k8sco.kube.overflow import StatusStore, load_tree
+from k8sco.lazy import refuse_on_cluster
 from k8sco.reconcile import Event, Reconciliation, reconcile
 from k8sco.reconcile.decide import problem_events
 from k8sco.reconcile.observe import (
@@ -178,8 +181,11 @@ class Controller:
         probe_after: float = 1.0,
         probe_every: float = 5.0,
         probes_per_second: float = 10.0,
+        data: DataConfig | None = None,
     ) -> None:
         self.cluster = cluster
+        self.data = data  # co.data's store: Jobs' env, log archives (kube/archive.py)
+        self.archive = Archiver(cluster, data, os.environ, clock=clock) if data else None
         self.overflow = StatusStore(cluster)  # the status ConfigMaps (kube/overflow.py)
         self.namespaces: list[str | None] = (
             [None]
@@ -342,6 +348,7 @@ class Controller:
         found = self._compiled.get(cache_key)
         if found is None:
             root = load_tree(self.cluster, pipeline, self.clock())
+            refuse_on_cluster(root)  # written by hand, or by another k8sco: fail it, in a line
             found = _Compiled(root, Graph.from_tree(root), start_timeouts(root))
             self._compiled = {k: v for k, v in self._compiled.items() if k[0] != cache_key[0]}
             self._compiled[cache_key] = found
@@ -353,6 +360,8 @@ class Controller:
             pipeline = self.pipelines.get(key)
             jobs = dict(self.jobs.get(key, {}))
         if pipeline is None or pipeline.get("metadata", {}).get("deletionTimestamp"):
+            if pipeline is not None and self.archive is not None:
+                self.archive.observe(pipeline, jobs, recorded=False)  # its finalizer
             return None
         meta = pipeline["metadata"]
         mark = (meta.get("uid", ""), meta.get("generation"))
@@ -427,6 +436,8 @@ class Controller:
         if written:
             for event in result.events:
                 self._event(pipeline, event)
+        if self.archive is not None:  # queues log archives; does no I/O here
+            self.archive.observe(pipeline, jobs, recorded=written)
         wakes = [t for t in (result.wake_at, probe_wake) if t is not None]
         if wakes:
             self._wake(key, min(wakes))
@@ -464,6 +475,8 @@ class Controller:
         for path in paths:
             prior = problems.get(path)
             body = job_for(pipeline, compiled.root, path, secret_keys)
+            if self.data is not None and uid:
+                body = decorate_job(body, self.data, ns, uid)
             name = body["metadata"]["name"]
             if halted is not None:
                 out[path] = create_failed(halted.status, str(halted), name, prior, now)
@@ -539,6 +552,8 @@ class Controller:
             job = jobs.get(path)
             if job is None:
                 continue
+            if self.archive is not None:
+                self.archive.before_delete(job)  # its log first (kube/archive.py)
             name = job["metadata"]["name"]
             try:
                 self.cluster.request(
@@ -790,6 +805,8 @@ class Controller:
             threads.append(
                 threading.Thread(target=elector.run, args=(self.stop,), daemon=True, name="lease")
             )
+        if self.archive is not None:
+            self.archive.start(self.stop)
         for thread in threads:
             thread.start()
         try:

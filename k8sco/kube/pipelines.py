@@ -100,6 +100,38 @@ def list_all(cluster: Cluster) -> list[dict[str, Any]]:
         raise _explain(exc, f"list pipelines in namespace {cluster.namespace}") from None
 
 
+def listing(cluster: Cluster, everywhere: bool = False) -> dict[str, Any]:
+    """The list answer (items and the resourceVersion to watch from) of the namespace's
+    Pipelines, or of every namespace's (``k8sco ui``)."""
+    try:
+        if everywhere:
+            found: dict[str, Any] = cluster.request("GET", f"{PIPELINES}/{PLURAL}")
+        else:
+            found = cluster.request("GET", _pipelines(cluster))
+        return found
+    except NotFound as exc:
+        if _missing_type(exc):
+            raise ClusterError(f"the cluster has no Pipeline resource: {INSTALL_HINT}") from None
+        raise
+    except ClusterError as exc:
+        where = "all namespaces" if everywhere else f"namespace {cluster.namespace}"
+        raise _explain(exc, f"list pipelines in {where}") from None
+
+
+def watch(
+    cluster: Cluster, resource_version: str, everywhere: bool = False, timeout: int = 60
+) -> Iterator[dict[str, Any]]:
+    """Changes to the Pipelines :func:`listing` listed, after its ``resource_version``."""
+    if everywhere:
+        yield from cluster.watch(
+            f"{PIPELINES}/{PLURAL}", resource_version=resource_version, selector={}, timeout=timeout
+        )
+    else:
+        yield from cluster.watch(
+            _pipelines(cluster), resource_version=resource_version, selector={}, timeout=timeout
+        )
+
+
 def _patch_spec(cluster: Cluster, name: str, spec: dict[str, Any]) -> dict[str, Any]:
     get(cluster, name)  # a clear error for a missing pipeline
     patched: dict[str, Any] = cluster.request(

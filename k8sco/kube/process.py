@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from k8sco.data.kube import DataConfig
 from k8sco.errors import UsageError
 from k8sco.kube.client import Cluster
 from k8sco.kube.controller import Controller
@@ -87,7 +88,7 @@ def run(settings: ControllerSettings) -> None:
         me,
         namespaces=watched,
     )
-    ctl = Controller(cluster, watched)
+    ctl = Controller(cluster, watched, data=DataConfig.from_env(os.environ))
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: ctl.stop.set())
     if settings.health_port is not None:

@@ -156,6 +156,10 @@ class LiveProgress:
     def event(self, path: str, rec: NodeState, now: float) -> None:
         pass  # the next tick shows it
 
+    def regraph(self, graph: Graph) -> None:
+        """A co.Lazy node has generated nodes: draw the tree with them."""
+        self._graph = graph
+
     def tick(self, evaluation: Evaluation, recorded: Mapping[str, NodeState], now: float) -> None:
         if now - self._last < 0.2 and not evaluation.finished:
             return

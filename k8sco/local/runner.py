@@ -34,13 +34,14 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from k8sco import engine
+from k8sco import engine, lazy
+from k8sco.data.local import ENV_PIPELINE, local_data_env
 from k8sco.engine import Graph, NodeState, State
-from k8sco.errors import RunError
+from k8sco.errors import PipelineError, RunError
 from k8sco.local import guardian, processes
 from k8sco.local import secrets as local_secrets
 from k8sco.local.progress import PlainProgress, Progress
-from k8sco.local.rundir import RUNS_DIR, RunDir
+from k8sco.local.rundir import RUNS_DIR, EncodedStates, RunDir
 from k8sco.secrets import process_env, secret_names
 from k8sco.tree import Exec, Node
 
@@ -121,7 +122,7 @@ class _Runner:
         self.recorded: dict[str, NodeState] = {}
         # The recorded states as states.json holds them, kept up to date one node at a time
         # so that writing the file after each change does not convert every node again.
-        self.state_dicts: dict[str, dict[str, object]] = {}
+        self.state_dicts = EncodedStates()
         self.children: dict[int, processes.Child] = {}  # pid -> child
         self.cpu_used = 0.0
         self.interrupts = 0
@@ -131,6 +132,8 @@ class _Runner:
         self.dispatcher = processes.dispatcher_argv()
         base_env = dict(os.environ)
         base_env["K8SCO_PIPELINE"] = rundir.run_id
+        # co.data (k8sco/data): the run's data beside its logs; the user's where configured.
+        base_env.update(local_data_env(rundir.path, base_env))
         token = secrets.token_hex(16)
         base_env[guardian.TOKEN_VAR] = token
         self.base_env = base_env
@@ -241,7 +244,9 @@ class _Runner:
         log = self.rundir.log_path(path)
         try:
             # Secrets beat node env, the framework's variables beat both (k8sco/secrets.py).
-            framework = {k: self.base_env[k] for k in ("K8SCO_PIPELINE", guardian.TOKEN_VAR)}
+            framework = {
+                k: self.base_env[k] for k in ("K8SCO_PIPELINE", ENV_PIPELINE, guardian.TOKEN_VAR)
+            }
             framework["K8SCO_NODE_PATH"] = path
             env = process_env(self.base_env, node.get("env"), self.secrets, framework, path)
             if rec.attempts > 1:
@@ -271,6 +276,9 @@ class _Runner:
 
         assert self.spec.images is not None
         framework = {"K8SCO_PIPELINE": self.rundir.run_id, "K8SCO_NODE_PATH": path}
+        # The run's token reaches the container's processes too, so that the guardian's scan
+        # of /proc (the engine runs on this host) kills them when the runner is SIGKILLed.
+        framework[guardian.TOKEN_VAR] = self.base_env[guardian.TOKEN_VAR]
         spec = run.node_spec(
             node,
             self.spec.images[path],
@@ -328,7 +336,71 @@ class _Runner:
         else:
             code = child.proc.returncode
             rec = engine.exited(rec, code, self.graph.retries[i], now)
+            if lazy.is_generate(self.spec.root, child.path):
+                rec = self._generated(child.path, rec, now)
         self._record(child.path, rec, now)
+
+    # --- co.Lazy --------------------------------------------------------------------------
+
+    def _generated(self, path: str, rec: NodeState, now: float) -> NodeState:
+        """A Generate node ended: when it succeeded, splice the tree it printed into its
+        Execute node (tree, graph and run directory), before its success is recorded, so
+        that no evaluation sees the Lazy node done with nothing in Execute. A tree that
+        cannot be read or spliced fails the node, saying why."""
+        if rec.state is not State.DONE:
+            if rec.state is State.ERROR:
+                problem = self._generator_problem(path)
+                if problem:
+                    rec = rec.with_(reason=f"{rec.reason}: {problem}")
+            return rec
+        lazy_path = path[: -len(lazy.GENERATE) - 1] or "/"
+        try:
+            generated = lazy.read_tree(self._log_tail(path))
+            root = lazy.splice(self.spec.root, lazy_path, generated)
+            graph = Graph.from_tree(root)
+            images = self.spec.images
+            if images is not None:  # docker mode: images are built before the run
+                images = lazy.generated_images(images, root, graph, lazy_path)
+            self.rundir = self.rundir.grow(root, graph.exec_paths)
+        except PipelineError as exc:
+            reason = " ".join(str(exc).split())
+            self._note(path, reason)
+            return rec.with_(state=State.ERROR, reason=reason)
+        self.spec = replace(self.spec, root=root, images=images)
+        self.graph = graph
+        regraph = getattr(self.progress, "regraph", None)  # a live tree redraws the new one
+        if regraph is not None:
+            regraph(graph)
+        return rec
+
+    def _log_tail(self, path: str) -> bytes:
+        try:
+            with open(self.rundir.log_path(path), "rb") as f:
+                f.seek(0, os.SEEK_END)
+                f.seek(max(f.tell() - lazy.TAIL_BYTES, 0))
+                return f.read()
+        except OSError as exc:
+            raise PipelineError(f"cannot read the Lazy generator's output: {exc}") from None
+
+    def _generator_problem(self, path: str) -> str | None:
+        """The dispatcher's one-line complaint about what a generator returned, if any."""
+        try:
+            tail = self._log_tail(path)[-8192:].decode("utf-8", "replace")
+        except PipelineError:
+            return None
+        found = None
+        for line in tail.splitlines():  # `k8sco call`'s, or co.main's for a shell command
+            for prefix in ("k8sco call: ", "k8sco: "):
+                if line.startswith(prefix + "the Lazy generator"):
+                    found = line[len(prefix) :]
+        return found
+
+    def _note(self, path: str, text: str) -> None:
+        try:
+            with open(self.rundir.log_path(path), "a", encoding="utf-8") as f:
+                f.write(f"[k8sco] {text}\n")
+        except OSError:
+            pass
 
     def _stop(self, path: str, reason: str, now: float) -> None:
         for child in self.children.values():
@@ -360,7 +432,7 @@ class _Runner:
             child.proc.wait()
             rec = engine.killed(self.recorded[child.path], time.time(), "runner stopped")
             self.recorded[child.path] = rec
-            self.state_dicts[child.path] = rec.to_dict()
+            self.state_dicts.set(child.path, rec.to_dict())
             del self.children[pid]
 
     def _remove_containers(self, path: str | None = None) -> None:
@@ -375,7 +447,7 @@ class _Runner:
 
     def _record(self, path: str, rec: NodeState, now: float) -> None:
         self.recorded[path] = rec
-        self.state_dicts[path] = rec.to_dict()
+        self.state_dicts.set(path, rec.to_dict())
         self.dirty = True
         self.progress.event(path, rec, now)
 

@@ -7,7 +7,7 @@ checked when a tree is rendered, so ``k8sco apply`` refuses in one line what a c
 would refuse later:
 
 - :data:`MAX_NODES` nodes in a tree (Serial, Parallel and Exec together): 100,000;
-- :data:`MAX_DEPTH` levels of nesting below the root: :data:`k8sco.tree.MAX_DEPTH`, the
+- :data:`MAX_DEPTH` levels of nesting below the root: :data:`k8sco.tree.MAX_DEPTH` (100), the
   deepest tree that can be built (checked here first, without recursion, because Python's
   json module recurses once per level of a hostile document);
 - :data:`MAX_STRING` bytes in any one string (a command, a name, an env value): 128 KiB, the
@@ -16,7 +16,11 @@ would refuse later:
 - :data:`MAX_TREE_JSON` bytes of serialised tree: 32 MiB (10,000 nodes with 2 KB commands
   are 21 MB, 100,000 native calls about 13 MB);
 - :data:`MAX_TREE_GZIP` bytes of compressed tree: 16 MiB (at most 22 tree ConfigMaps of
-  :mod:`k8sco.render.overflow`).
+  :mod:`k8sco.render.overflow`);
+- :data:`MAX_JSON_VALUES` JSON values in the serialised tree: 2,000,000, counted before
+  parsing as an upper bound (every ``,``, ``[`` and ``{``, also inside strings). Parsed, a
+  value costs up to about 85 bytes (an empty object in a list), so 32 MiB of ``[{},{},...``
+  would take 900 MB; real trees have 8-11 values per node (1.1 million at 100,000 nodes).
 
 Decompression streams with a cap on its output and stops at the first byte past
 :data:`MAX_TREE_JSON`, so a bomb costs at most that much memory; the JSON is then checked
@@ -38,6 +42,7 @@ MAX_NODES = 100_000
 MAX_STRING = 128 * 1024
 MAX_TREE_JSON = 32 * MIB
 MAX_TREE_GZIP = 16 * MIB
+MAX_JSON_VALUES = 2_000_000
 
 _CHUNK = 1 * MIB  # decompressed bytes produced per step
 
@@ -84,6 +89,13 @@ def parse_tree_json(text: str | bytes) -> dict[str, Any]:
         raise PipelineError(
             f"the tree is {_size(len(text))} as JSON, over the limit of {_size(MAX_TREE_JSON)}: "
             "split the pipeline or shorten its commands"
+        )
+    raw = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
+    values = raw.count(b",") + raw.count(b"[") + raw.count(b"{")
+    if values > MAX_JSON_VALUES:
+        raise PipelineError(
+            f"the tree has about {values:,} JSON values, over the limit of {MAX_JSON_VALUES:,}: "
+            "split the pipeline"
         )
     try:
         data = json.loads(text)
@@ -145,6 +157,7 @@ def check_tree_data(root: Any) -> None:
 
 __all__ = [
     "MAX_DEPTH",
+    "MAX_JSON_VALUES",
     "MAX_NODES",
     "MAX_STRING",
     "MAX_TREE_GZIP",

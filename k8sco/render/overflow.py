@@ -236,11 +236,11 @@ def join(status: Mapping[str, Any], shards: Mapping[int, Mapping[str, Any]]) -> 
     """The whole status: ``status.nodes`` merged with the records of the status ConfigMaps
     (``shards``: shard number -> ``{index: record or part of one}``), ``overflow`` dropped."""
     out = {k: v for k, v in status.items() if k != "overflow"}
-    nodes: dict[str, Any] = {k: dict(v) for k, v in (status.get("nodes") or {}).items()}
+    nodes: dict[str, Any] = dict(status.get("nodes") or {})
     for records in shards.values():
         for index, record in records.items():
             if isinstance(record, Mapping):
-                nodes.setdefault(index, {}).update(record)
+                nodes[index] = {**nodes.get(index, {}), **record}
     out["nodes"] = nodes
     return out
 
@@ -280,7 +280,7 @@ def _at_level(
     nodes: Mapping[str, Mapping[str, Any]], level: int
 ) -> tuple[dict[str, Any], dict[int, dict[str, Any]]]:
     if level == 0:
-        return {k: dict(v) for k, v in nodes.items()}, {}
+        return dict(nodes), {}  # records are never changed in place: no copies
     inline: dict[str, Any] = {}
     shards: dict[int, dict[str, Any]] = {}
     for index, record in nodes.items():
@@ -294,18 +294,23 @@ def _at_level(
     return inline, shards
 
 
+_MISSING = object()
+
+
 def merge_patch(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
     """The JSON merge patch (RFC 7386) from ``old`` to ``new``."""
     patch: dict[str, Any] = {}
-    for key in set(old) | set(new):
-        if key not in new:
-            patch[key] = None
-        elif isinstance(new[key], Mapping) and isinstance(old.get(key), Mapping):
-            inner = merge_patch(old[key], new[key])
+    for key, value in new.items():
+        prev = old.get(key, _MISSING)
+        if prev == value:  # most records of a large status: compared in C, not walked
+            continue
+        if isinstance(value, Mapping) and isinstance(prev, Mapping):
+            inner = merge_patch(prev, value)
             if inner:
                 patch[key] = inner
-        elif old.get(key) != new[key]:
-            patch[key] = new[key]
+        else:
+            patch[key] = value
+    patch.update((key, None) for key in old if key not in new)
     return patch
 
 
@@ -345,9 +350,9 @@ __all__ = [
     "TREE_SPEC_MAX",
     "apply_patch",
     "clip_reason",
+    "configmap",
     "digest",
     "digests_of",
-    "configmap",
     "join",
     "json_size",
     "level_of",

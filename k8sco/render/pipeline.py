@@ -33,6 +33,7 @@ from typing import Any
 from k8sco._version import __version__
 from k8sco.engine import EXEC, Graph, NodeState, State
 from k8sco.errors import PipelineError
+from k8sco.lazy import refuse_on_cluster
 from k8sco.render import limits, names, overflow
 from k8sco.render.constants import (
     API_VERSION,
@@ -196,6 +197,7 @@ def render_pipeline(
     """
     names.check_pipeline_name(name)
     check_namespace(namespace)
+    refuse_on_cluster(root)
     metadata: dict[str, Any] = {
         "name": name,
         "namespace": namespace,

@@ -252,6 +252,33 @@ def test_max_time_and_ctrl_c_remove_the_containers(
     assert "killed" in lines["hang"]
 
 
+def test_sigkill_of_the_runner_stops_its_containers(
+    project: Path, build_env: dict[str, str], engine: docker.DockerClient
+) -> None:
+    # The guardian (k8sco/local/guardian.py) outlives the runner and kills every process
+    # carrying the run's token: the containers' processes carry it too.
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "k8sco", "run", "--docker", "--plain", "pipeline.py:hanging"],
+        cwd=project,
+        env=build_env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    run = ""
+    try:
+        run = wait_until(lambda: run_id(project))
+        wait_until(lambda: containers(engine, run).get("/hang") == "running")
+        proc.kill()
+        proc.wait(timeout=30)
+        wait_until(lambda: "running" not in containers(engine, run).values(), timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if run:
+            remove_containers({"k8sco.io/run": run}, engine)
+
+
 # --- the fake cluster's DockerRunner ---------------------------------------------------------
 
 

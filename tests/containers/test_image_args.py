@@ -146,6 +146,10 @@ def test_docker_auto_workdir_false_keeps_the_images_workdir() -> None:
 
     assert "workingDir" not in main("/kept")
     assert main("/auto")["workingDir"] == "/app"
+    from k8sco.containers.run import node_spec
+
+    kept, auto = (n for n in root.stream() if isinstance(n, co.Exec))
+    assert (node_spec(kept, "r:1").workdir, node_spec(auto, "r:1").workdir) == ("", "/app")
 
 
 def test_shell_picks_the_shell_of_string_commands() -> None:

@@ -11,9 +11,15 @@ from pathlib import Path
 
 import pytest
 import yaml
+from click.testing import CliRunner
 
+from k8sco.cli.app import cli
+from k8sco.containers import build as build_mod
 from k8sco.containers.build import Builder
+from k8sco.containers.context import K8scoDist
 from k8sco.image import Image
+
+DIST = K8scoDist("k8sco==0.1.0")
 
 PIPELINE = """\
 import k8sco as co
@@ -56,9 +62,7 @@ def render(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_render_needs_no_engine_and_names_the_build_tag(
-    pipeline_dir: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_render_prints_only_objects_and_needs_no_engine(pipeline_dir: Path) -> None:
     done = render(pipeline_dir)
     assert done.returncode == 0, done.stderr
     # Only objects on stdout; what the file printed went to stderr.
@@ -67,29 +71,41 @@ def test_render_needs_no_engine_and_names_the_build_tag(
     assert "hello from the top of the file" not in done.stdout
     assert "hello from the top of the file" in done.stderr
     assert "building the tree" in done.stderr
-    images = {
-        d["metadata"]["name"]: d["spec"]["template"]["spec"]["containers"][0]["image"]
-        for d in docs
-        if d["kind"] == "Job"
-    }
-    # The tag k8sco build gives (Builder.build tags with its plan), computed here without
-    # building, with the same settings.
+    jobs = [d for d in docs if d["kind"] == "Job"]
+    images = {j["spec"]["template"]["spec"]["containers"][0]["image"] for j in jobs}
+    assert len(jobs) == 2 and all(i.startswith(("k8sco-planned:", "k8sco-image:")) for i in images)
+
+
+def test_render_names_the_tag_build_gives(
+    pipeline_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One k8sco for both sides: the tag holds the k8sco wheel's digest, and this checkout
+    # may be edited while the test runs.
+    monkeypatch.setattr(build_mod, "k8sco_dist", lambda cache_dir=None: DIST)
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{pipeline_dir}/no-engine.sock")
     monkeypatch.setenv("K8SCO_BASE_IMAGE", "python:3.11-slim")
     monkeypatch.delenv("K8SCO_REGISTRY", raising=False)
-    monkeypatch.setenv("DOCKER_HOST", f"unix://{pipeline_dir}/no-engine.sock")
+    monkeypatch.chdir(pipeline_dir)
+
+    def images() -> set[str]:
+        result = CliRunner().invoke(cli, ["render", "flow.py:pipeline"], catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        docs = [d for d in yaml.safe_load_all(result.stdout) if d["kind"] == "Job"]
+        return {d["spec"]["template"]["spec"]["containers"][0]["image"] for d in docs}
+
+    rendered = images()
+    # The tag k8sco build gives (Builder.build tags with its plan), computed here without
+    # building, with the same settings.
     image = Image(copy_dir=".", install_pip=["six==1.16.0"], name="planned")
     plain = Image(image="alpine:3.20")
     with Builder.from_env(os.environ) as builder:
-        expected = {
-            builder.plan(image, str(pipeline_dir)).ref,
-            builder.plan(plain, str(pipeline_dir)).ref,
-        }
-    assert set(images.values()) == expected
-    assert all(ref.startswith(("k8sco-planned:", "k8sco-image:")) for ref in expected)
+        expected = {builder.plan(i, str(pipeline_dir)).ref for i in (image, plain)}
+    assert rendered == expected
     # The same inputs, the same tag; a changed file, a new one.
-    assert render(pipeline_dir).stdout == done.stdout
+    assert images() == rendered
     (pipeline_dir / "data.txt").write_text("new input\n")
-    assert render(pipeline_dir).stdout != done.stdout
+    changed = images()
+    assert changed != rendered and len(changed & rendered) == 1  # alpine copies no code
 
 
 def test_render_build_builds_first(pipeline_dir: Path) -> None:

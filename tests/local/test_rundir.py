@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -38,3 +39,26 @@ def test_open_names_the_problem(tmp_path: Path) -> None:
     assert RunDir.open(runs).run_id == created.run_id
     with pytest.raises(UsageError, match=f"recent runs: {created.run_id}"):
         RunDir.open(runs, "20000101-000000-0000")
+
+
+def test_encoded_states_write_the_same_file_as_records(tmp_path: Path) -> None:
+    from k8sco.local.rundir import EncodedStates
+
+    root = co.Serial()
+    root['a "quoted" é'] = co.Exec("true")
+    root["b"] = co.Exec("true")
+    run = RunDir.create(tmp_path, root, ['/a "quoted" é', "/b"], {"file": "x"}, 1.0)
+    records = {
+        '/a "quoted" é': {"state": "done", "attempts": 1, "exit_code": 0},
+        "/b": {"state": "error", "reason": "exit code 3\nline"},
+    }
+    run.write_states(records, 2.0, 3.0, "error", False)
+    plain = (run.path / "states.json").read_text()
+    encoded = EncodedStates()
+    encoded.set("/b", {"state": "running"})  # replaced below: the last record counts
+    for path, record in records.items():
+        encoded.set(path, record)
+    run.write_states(encoded, 2.0, 3.0, "error", False)
+    assert json.loads((run.path / "states.json").read_text()) == json.loads(plain)
+    states, _ = run.states()
+    assert states["/b"].reason == "exit code 3\nline"

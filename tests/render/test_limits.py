@@ -35,10 +35,24 @@ def bomb_spec() -> dict[str, Any]:
     return {"k8scoVersion": "0.1.0", "treeGzip": base64.b64encode(b"".join(parts)).decode()}
 
 
+def values_bomb_spec() -> dict[str, Any]:
+    """Under the size cap, but 10 million empty objects: about 900 MB once parsed."""
+    doc = b'{"k8sco":1,"root":{"type":"Exec","command":"true","x":[' + b"{}," * 10_000_000
+    packed = gzip.compress(doc + b"{}]}}", compresslevel=9)
+    return {"k8scoVersion": "0.1.0", "treeGzip": base64.b64encode(packed).decode()}
+
+
 @pytest.fixture(scope="module")
 def bomb(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("bomb") / "spec.json"
     path.write_text(json.dumps(bomb_spec()))
+    return path
+
+
+@pytest.fixture(scope="module")
+def values_bomb(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("bomb") / "values.json"
+    path.write_text(json.dumps(values_bomb_spec()))
     return path
 
 
@@ -63,18 +77,31 @@ print(json.dumps({"outcome": outcome, "peak_mib": peak_kib / 1024}))
 """
 
 
+def decode_in_child(spec: Path) -> dict[str, Any]:
+    proc = subprocess.run(
+        [sys.executable, "-c", CHILD, str(spec)], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    report: dict[str, Any] = json.loads(proc.stdout)
+    assert "\n" not in report["outcome"]
+    return report
+
+
 def test_the_bomb_is_refused_with_bounded_memory(bomb: Path) -> None:
     size = len(json.loads(bomb.read_text())["treeGzip"])
     assert 1_300_000 < size < 1_500_000  # the issue's 1.4 MB
-    proc = subprocess.run(
-        [sys.executable, "-c", CHILD, str(bomb)], capture_output=True, text=True, timeout=120
-    )
-    assert proc.returncode == 0, proc.stderr
-    report = json.loads(proc.stdout)
+    report = decode_in_child(bomb)
     assert report["outcome"].startswith("refused: the Pipeline's tree decompresses to more than")
-    assert "\n" not in report["outcome"]
-    # Python and k8sco take about 40 MiB; the cap on the inflated tree 32 MiB more.
-    assert report["peak_mib"] < 160, report
+    # Python and k8sco take 20-40 MiB, the inflated tree at most 32 MiB plus the bytearray's
+    # growth; unbounded decoding needs over 1 GiB (it hits the child's address-space cap).
+    assert report["peak_mib"] < 256, report
+
+
+def test_a_tree_of_many_tiny_values_is_refused_before_parsing(values_bomb: Path) -> None:
+    report = decode_in_child(values_bomb)
+    assert report["outcome"].startswith("refused: the tree has about 20,000,00"), report
+    assert "over the limit of 2,000,000" in report["outcome"]
+    assert report["peak_mib"] < 256, report
 
 
 def test_gunzip_stops_at_the_limit() -> None:

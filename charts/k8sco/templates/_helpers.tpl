@@ -39,6 +39,12 @@ app.kubernetes.io/component: controller
 - apiGroups: ["k8sco.io"]
   resources: ["pipelines/status"]
   verbs: ["patch"]
+# With a data store (K8SCO_DATA_STORE), a merge patch of a Pipeline's metadata only: it adds
+# the k8sco.io/data finalizer and annotation, and removes the finalizer once the deleted
+# Pipeline's data and logs are gone from the store (kube/archive.py).
+- apiGroups: ["k8sco.io"]
+  resources: ["pipelines"]
+  verbs: ["patch"]
 # No API call: Jobs carry ownerReferences with blockOwnerDeletion, which the
 # OwnerReferencesPermissionEnforcement admission plugin allows only with this right
 # (kubernetes plugin/pkg/admission/gc/gc_admission.go).
@@ -51,11 +57,21 @@ app.kubernetes.io/component: controller
 - apiGroups: ["batch"]
   resources: ["jobs"]
   verbs: ["create", "get", "list", "watch", "delete"]
+# With a data store: a finished Job is annotated k8sco.io/log-archived once its log is in the
+# store, so that it may be deleted (a rerun, or the Pipeline's job-retention).
+- apiGroups: ["batch"]
+  resources: ["jobs"]
+  verbs: ["patch"]
 # A Job whose pod cannot start (image pull, scheduling, quota): its pods' waiting reasons
-# tell why. List only: no pod is read by name, watched, or changed, and no log is read.
+# tell why. List only: no pod is read by name, watched, or changed.
 - apiGroups: [""]
   resources: ["pods"]
   verbs: ["list"]
+# With a data store: a finished Job's pods' logs, archived to the store so that they outlive
+# the pods (kube/archive.py).
+- apiGroups: [""]
+  resources: ["pods/log"]
+  verbs: ["get"]
 # Events on a Pipeline tell `kubectl describe` what the controller did and why (create); a
 # Job that made no pod says why in its FailedCreate Events (list).
 - apiGroups: [""]

@@ -1,0 +1,3 @@
+print("<ConductoMarkdown>")
+print("| month | sales |\n|---|---|\n| Jan | 3 |")
+print("</ConductoMarkdown>")
