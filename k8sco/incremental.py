@@ -77,7 +77,7 @@ class View:
     ``states`` reads the engine's (live: it shows later changes too)."""
 
     states: Mapping[str, State]
-    ready: list[str]  # Exec nodes that may start now, in tree order
+    ready: list[str]  # Exec nodes that may start now, in tree order (or the first: evaluation)
     expired: list[str]  # running Exec nodes past their max_time, as evaluate orders them
     next_deadline: float | None
     root: State
@@ -248,13 +248,15 @@ class Incremental:
         """The earliest moment after ``now`` a running node's max_time runs out."""
         return self._deadlines(now)[1]
 
-    def evaluation(self, now: float) -> View:
+    def evaluation(self, now: float, limit: int | None = None) -> View:
         """What ``engine.evaluate(graph, recorded, now)`` answers, at the cost of the ready
-        and expired nodes only (``states`` is read on demand)."""
+        and expired nodes only (``states`` is read on demand); with ``limit``, ``ready``
+        holds only the first ``limit`` ready nodes (what a caller with that much room can
+        start), so the cost does not grow with a wide Parallel."""
         expired, deadline = self._deadlines(now)
         return View(
             states=_States(self),
-            ready=self.ready(),
+            ready=self.ready(limit),
             expired=expired,
             next_deadline=deadline,
             root=self._fin[0],

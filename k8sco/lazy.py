@@ -20,11 +20,17 @@ ancestors like any other node; a generated tree may hold Lazy nodes of its own.
 The marker env var is a node parameter, so the Generate node is recognised in a tree read
 back from disk or from a Pipeline (:func:`is_generate`) without any format change.
 
-Where: the local runner expands Lazy nodes (k8sco/local/runner.py). The Kubernetes
-controller does not yet (reading a Generate pod's output, storing expansions durably under
-the Pipeline's size budget and re-keying ``status.nodes`` are to do), so ``k8sco apply`` and
-``render`` refuse a tree with Lazy nodes and the controller fails one
-(:func:`refuse_on_cluster`) rather than run it half-way.
+Where: the local runner expands Lazy nodes (k8sco/local/runner.py), and so does the
+Kubernetes controller (k8sco/kube/controller.py ``_expand``): it reads the tree from the
+succeeded Generate pod's log, records it in ``status.lazy`` (:func:`pack`; by Lazy path,
+with the Generate Job's uid) and works on the spec's tree with the recorded expansions
+spliced in, parents first (:func:`expand`: every reader of the Pipeline builds the same tree,
+and ``status.nodes``, keyed by pre-order index, is re-keyed in the write that records the
+expansion; no generated Job is created before that write has landed). A rerun covering a
+Lazy node with a failed or killed node under it drops its expansion and runs its Generate
+again. Expansions stay in the Pipeline object (:data:`STATUS_MAX` for all of them, about
+100,000 trivial nodes), not yet in overflow ConfigMaps. ``K8SCO_LAZY_CLUSTER=0`` gives back
+the refusal of ``k8sco apply``/``render`` and of the controller (:func:`refuse_on_cluster`).
 
 Pure but for :func:`emit` (which prints): splicing builds a new tree (:func:`splice`), from
 which the caller builds a new :class:`k8sco.engine.Graph`; node records are keyed by path,
@@ -37,6 +43,7 @@ import base64
 import binascii
 import gzip
 import json
+import os
 import sys
 from collections.abc import Callable, Mapping
 from typing import Any, TextIO
@@ -48,6 +55,11 @@ from k8sco.tree import SERIAL_FORMAT, Exec, Node, Parallel, Serial
 GENERATE, EXECUTE = "Generate", "Execute"
 ENV_FLAG = "K8SCO_LAZY"  # in a Generate node's env: print the returned tree
 OPEN, CLOSE = "<__k8sco_tree>", "</__k8sco_tree>"
+ENV_CLUSTER = "K8SCO_LAZY_CLUSTER"  # "0": the controller refuses Lazy nodes
+STATUS_KEY = "lazy"  # status.lazy: {Lazy path: {"job": Generate Job uid, "tree": packed}}
+# Bytes of packed trees status.lazy may hold: the Pipeline object stays under 1 MiB with the
+# rest of its status (render/overflow.py); expansions do not go into overflow ConfigMaps yet.
+STATUS_MAX = 384 * 1024
 # How much of the end of a Generate node's output is searched for the marker line: the
 # largest compressed tree (render.limits.MAX_TREE_GZIP, 16 MiB) as base64, and some.
 TAIL_BYTES = 16 * 1024 * 1024 * 4 // 3 + 64 * 1024
@@ -114,9 +126,19 @@ def lazy_paths(root: Node) -> list[str]:
     return [node.path for node in root.stream() if is_lazy(node)]
 
 
-def refuse_on_cluster(root: Node) -> None:
-    """PipelineError for a tree with a Lazy node: the Kubernetes controller does not expand
-    them yet, and a Lazy node whose Execute stayed empty would pass for done."""
+def cluster_enabled(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether the controller expands Lazy nodes, and ``k8sco apply``/``render`` accept
+    them: yes unless ``K8SCO_LAZY_CLUSTER=0`` (which gives the refusal back)."""
+    env = os.environ if environ is None else environ
+    return env.get(ENV_CLUSTER, "1").strip() != "0"
+
+
+def refuse_on_cluster(root: Node, enabled: bool | None = None) -> None:
+    """PipelineError for a tree with a Lazy node when the cluster does not expand them
+    (``enabled``; None: :func:`cluster_enabled`): a Lazy node whose Execute stayed empty
+    would pass for done."""
+    if cluster_enabled() if enabled is None else enabled:
+        return
     found = next((node.path for node in root.stream() if is_lazy(node)), None)
     if found is not None:
         raise PipelineError(
@@ -270,6 +292,55 @@ def unexpand(root: Node, lazy_path: str) -> Node:
     return Node.from_dict(whole)
 
 
+# --- the controller's side -----------------------------------------------------------------
+
+
+def pack(tree: Node) -> str:
+    """How a generated tree is kept in ``status.lazy``: base64 of its gzipped JSON (the
+    marker line's body)."""
+    return marker(tree)[len(OPEN) : -len(CLOSE)]
+
+
+def unpack(text: str) -> Node:
+    """The tree :func:`pack` gave, checked as :func:`read_tree` checks a generator's."""
+    return read_tree((OPEN + text + CLOSE).encode("ascii", "replace"))
+
+
+def expansions(status: Mapping[str, Any] | None) -> dict[str, Mapping[str, Any]]:
+    """``status.lazy``: the recorded expansions by Lazy path (malformed entries left out)."""
+    found = (status or {}).get(STATUS_KEY)
+    if not isinstance(found, Mapping):
+        return {}
+    return {
+        path: entry
+        for path, entry in found.items()
+        if isinstance(path, str)
+        and isinstance(entry, Mapping)
+        and isinstance(entry.get("tree"), str)
+    }
+
+
+def signature(status: Mapping[str, Any] | None) -> tuple[tuple[str, str], ...]:
+    """What identifies the working tree besides the spec: each expansion's Lazy path and
+    the uid of the Generate Job that printed it."""
+    return tuple(sorted((p, str(e.get("job", ""))) for p, e in expansions(status).items()))
+
+
+def expand(root: Node, status: Mapping[str, Any] | None) -> Node:
+    """The working tree: the spec's ``root`` with the expansions recorded in ``status``
+    spliced in, parents first (a nested Lazy node exists only once its parent's expansion is
+    in), siblings in path order, so the same status always gives the same tree and the
+    same pre-order indices (``status.nodes`` is keyed by them)."""
+    for path, entry in sorted(expansions(status).items(), key=lambda kv: (kv[0].count("/"), kv[0])):
+        if path not in root or not is_lazy(root[path]):
+            raise PipelineError(
+                f"status.lazy names {path}, which is not a Lazy node of the pipeline: "
+                "delete the pipeline and apply it again"
+            )
+        root = splice(root, path, unpack(str(entry["tree"])))
+    return root
+
+
 def _find(data: dict[str, Any], path: str) -> dict[str, Any]:
     node = data
     for part in path.split("/"):
@@ -290,12 +361,18 @@ def _join(path: str, name: str) -> str:
 
 __all__ = [
     "CLOSE",
+    "ENV_CLUSTER",
     "ENV_FLAG",
     "EXECUTE",
     "GENERATE",
     "OPEN",
+    "STATUS_KEY",
+    "STATUS_MAX",
     "Lazy",
+    "cluster_enabled",
     "emit",
+    "expand",
+    "expansions",
     "generated_images",
     "is_generate",
     "is_lazy",
@@ -303,8 +380,11 @@ __all__ = [
     "lazy_py",
     "lazy_shell",
     "marker",
+    "pack",
     "read_tree",
     "refuse_on_cluster",
+    "signature",
     "splice",
     "unexpand",
+    "unpack",
 ]

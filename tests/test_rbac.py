@@ -47,6 +47,7 @@ IDENTITIES = {
     # writes the tree ones, controllers the status ones; everyone reads them.
     "overflow.create_tree": {USER},
     "overflow.load_tree": {CONTROLLER, EMBEDDED, USER},
+    "overflow.load_spec_tree": {CONTROLLER, EMBEDDED, USER},
     "overflow.StatusStore": {CONTROLLER, EMBEDDED, USER},
     "overflow.StatusStore.store": {CONTROLLER, EMBEDDED},
     # `k8sco secrets` and co.api.Secrets manage the namespace's Secret; controllers read

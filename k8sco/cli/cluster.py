@@ -176,9 +176,11 @@ def follow(cluster: Any, name: str, alive: Callable[[], bool] | None = None) -> 
     """Show the pipeline's progress, following a watch on it, until it ends: 0 when it
     succeeded, 1 otherwise."""
     from k8sco.kube.follow import PipelineWatch
+    from k8sco.lazy import signature
     from k8sco.local.progress import LiveProgress, PlainProgress, Progress
 
     graph: Graph | None = None
+    graph_shape: Any = None
     progress: Progress | None = None
     seen: dict[str, NodeState] = {}
     recorded: dict[str, NodeState] = {}
@@ -191,10 +193,15 @@ def follow(cluster: Any, name: str, alive: Callable[[], bool] | None = None) -> 
             update = watch.next(timeout=1.0)
             if update is not None:
                 obj = update
-                if graph is None:
-                    graph = _graph(cluster, obj)
-                    live = sys.stdout.isatty()
-                    progress = LiveProgress(graph) if live else PlainProgress(sys.stdout.write)
+                # co.Lazy: an expansion grows the tree, and status.nodes is keyed by it.
+                shape = signature(obj.get("status"))
+                if graph is None or shape != graph_shape:
+                    graph, graph_shape = _graph(cluster, obj), shape
+                    if progress is None:
+                        live = sys.stdout.isatty()
+                        progress = LiveProgress(graph) if live else PlainProgress(sys.stdout.write)
+                    elif hasattr(progress, "regraph"):
+                        progress.regraph(graph)
                 recorded = recorded_states(cluster, graph, obj)
             if obj is None or graph is None or progress is None:
                 continue
@@ -327,13 +334,14 @@ def cluster_logs(
         )
     job = job_name(name, path)
     pods = pipelines.pods_of_job(cluster, job)
-    if not pods and _print_archived_log(obj, job):
-        return  # the pod is gone; its log was archived when it ended (kube/archive.py)
     if not pods:
+        printed, note = _print_archived_log(obj, job)
+        if printed:
+            return  # the pod is gone; its log was archived when it ended (kube/archive.py)
         state = recorded_states(cluster, graph, obj).get(path, NodeState()).state.value
         raise UsageError(
             f"{path} has no pod (node {state}): it has not started yet, or its pod is gone "
-            f"(job/{job})"
+            f"(job/{job}){note}"
         )
     pod = pods[0]
     why = pipelines.not_started(pod)
@@ -351,9 +359,10 @@ def cluster_logs(
         writer.close()
 
 
-def _print_archived_log(pipeline: dict[str, Any], job: str) -> bool:
+def _print_archived_log(pipeline: dict[str, Any], job: str) -> tuple[bool, str]:
     """Print the Job's archived log from the Pipeline's data store (S3 settings and
-    credentials from this shell's environment); False when there is none to read."""
+    credentials from this shell's environment). Whether it did, and when it could not read
+    the archive, why (to append to the one-line error that follows)."""
     from k8sco.cli.markdown import LogWriter
     from k8sco.errors import DataNotFound
     from k8sco.kube.archive import read_archived_log
@@ -361,14 +370,13 @@ def _print_archived_log(pipeline: dict[str, Any], job: str) -> bool:
     try:
         data = read_archived_log(pipeline, job, os.environ)
     except DataNotFound:
-        return False
+        return False, ""
     except K8scoError as exc:
-        click.echo(f"k8sco: no archived log: {exc}", err=True)
-        return False
+        return False, f"; its archived log cannot be read: {exc}"
     writer = LogWriter(sys.stdout.buffer, terminal=sys.stdout.isatty())
     writer.write(data)
     writer.close()
-    return True
+    return True, ""
 
 
 # --- rerun, stop, delete --------------------------------------------------------------------

@@ -350,7 +350,8 @@ def read_archived_log(pipeline: Mapping[str, Any], job: str, environ: Mapping[st
     is none, K8scoError saying why it cannot be read."""
     root = ((pipeline.get("metadata") or {}).get("annotations") or {}).get(ANNOTATION_STORE)
     if not root:
-        raise K8scoError("the pipeline has no data store (no log archive): its pod is the only log")
+        # No store, no archive: nothing to read (DataNotFound), not a failure to read one.
+        raise DataNotFound("the pipeline has no data store, so no log archive")
     store = open_store(root, environ)
     runs = store.list(log_key(job))
     if not runs:

@@ -36,9 +36,10 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from k8sco import lazy
 from k8sco.data.kube import DataConfig, decorate_job
-from k8sco.engine import Graph, NodeState
-from k8sco.errors import ClusterError, Conflict, Gone, K8scoError, NotFound
+from k8sco.engine import EXEC, Graph, NodeState, State
+from k8sco.errors import ClusterError, Conflict, Gone, K8scoError, NotFound, PipelineError
 from k8sco.kube import secrets
 from k8sco.kube.archive import Archiver
 from k8sco.kube.client import BACKGROUND, CORE, JOBS, MERGE_PATCH, PIPELINES
@@ -49,6 +50,7 @@ from k8sco.reconcile import Event, Reconciliation, reconcile
 from k8sco.reconcile.decide import problem_events
 from k8sco.reconcile.observe import (
     events_trouble,
+    job_state,
     pod_failure,
     pod_trouble,
     waiting_for_pod,
@@ -62,16 +64,26 @@ from k8sco.reconcile.problems import (
     owns,
     start_timeouts,
 )
+from k8sco.render import overflow as shards
 from k8sco.render.constants import (
     ANNOTATION_PATH,
     API_VERSION,
+    CONTAINER_NAME,
     KIND,
     LABEL_MANAGED_BY,
     LABEL_PIPELINE,
     MANAGED_BY,
     PLURAL,
 )
-from k8sco.render.pipeline import Phase, job_for, recorded_states, timestamp
+from k8sco.render.pipeline import (
+    Phase,
+    job_for,
+    node_record,
+    node_state,
+    parse_timestamp,
+    recorded_states,
+    timestamp,
+)
 from k8sco.tree import Node
 
 log = logging.getLogger("k8sco.controller")
@@ -135,6 +147,23 @@ class _Compiled:
     root: Node
     graph: Graph
     start_timeouts: dict[str, float]
+    lazies: tuple[str, ...] = ()  # the paths of its Lazy nodes
+
+    @classmethod
+    def of(cls, root: Node, graph: Graph | None = None) -> _Compiled:
+        graph = graph if graph is not None else Graph.from_tree(root)
+        return cls(root, graph, start_timeouts(root), tuple(lazy.lazy_paths(root)))
+
+
+@dataclass
+class _LazyStep:
+    """What co.Lazy changed before a reconciliation (Controller._expand)."""
+
+    compiled: _Compiled  # the working tree: the spec's with status.lazy spliced in
+    view: dict[str, Any]  # the status to decide on: expansions, records re-keyed
+    held: dict[str, dict[str, Any]]  # Jobs of an earlier run, shown as being deleted
+    delete: list[str]  # Jobs to delete, by path
+    changed: bool  # the tree changed: create nothing until the status is written
 
 
 @dataclass
@@ -182,8 +211,11 @@ class Controller:
         probe_every: float = 5.0,
         probes_per_second: float = 10.0,
         data: DataConfig | None = None,
+        lazy_on_cluster: bool | None = None,
     ) -> None:
         self.cluster = cluster
+        # co.Lazy expanded here (K8SCO_LAZY_CLUSTER=1) rather than refused (k8sco/lazy.py).
+        self.lazy = lazy.cluster_enabled() if lazy_on_cluster is None else lazy_on_cluster
         self.data = data  # co.data's store: Jobs' env, log archives (kube/archive.py)
         self.archive = Archiver(cluster, data, os.environ, clock=clock) if data else None
         self.overflow = StatusStore(cluster)  # the status ConfigMaps (kube/overflow.py)
@@ -207,7 +239,7 @@ class Controller:
         self.pipelines: dict[Key, dict[str, Any]] = {}
         self.jobs: dict[Key, dict[str, dict[str, Any]]] = {}
         self.finished: set[Key] = set()
-        self._compiled: dict[tuple[str, Any], _Compiled] = {}
+        self._compiled: dict[tuple[str, Any, Any], _Compiled] = {}
         self._dirty: set[Key] = set()
         self._cond = threading.Condition()
         self._synced = {
@@ -342,16 +374,25 @@ class Controller:
 
     # --- reconciling ------------------------------------------------------------------------
 
+    def _remember(self, cache_key: tuple[str, Any, Any], found: _Compiled) -> None:
+        self._compiled = {k: v for k, v in self._compiled.items() if k[0] != cache_key[0]}
+        self._compiled[cache_key] = found
+
     def compiled(self, pipeline: Mapping[str, Any]) -> _Compiled:
         meta = pipeline["metadata"]
-        cache_key = (meta.get("uid", ""), meta.get("generation"))
+        # The working tree is the spec's with the expansions status.lazy records spliced in.
+        cache_key = (
+            meta.get("uid", ""),
+            meta.get("generation"),
+            lazy.signature(pipeline.get("status")),
+        )
         found = self._compiled.get(cache_key)
         if found is None:
             root = load_tree(self.cluster, pipeline, self.clock())
-            refuse_on_cluster(root)  # written by hand, or by another k8sco: fail it, in a line
-            found = _Compiled(root, Graph.from_tree(root), start_timeouts(root))
-            self._compiled = {k: v for k, v in self._compiled.items() if k[0] != cache_key[0]}
-            self._compiled[cache_key] = found
+            # Expanded here, or (K8SCO_LAZY_CLUSTER=0) failed in a line.
+            refuse_on_cluster(root, enabled=self.lazy)
+            found = _Compiled.of(root)
+            self._remember(cache_key, found)
         return found
 
     def sync(self, key: Key) -> Reconciliation | None:
@@ -383,6 +424,18 @@ class Controller:
             return None
         self._invalid.pop(key, None)
         now = self.clock()
+        stored_view = view
+        step: _LazyStep | None = None
+        if self.lazy:
+            try:
+                step = self._expand(pipeline, compiled, view, jobs, now)
+            except ClusterError as exc:  # a Generate pod's log could not be read (yet)
+                log.info("%s/%s: %s; trying again", *key, exc)
+                self._wake(key, now + 1.0)
+                return None
+            if step is not None:
+                compiled, view = step.compiled, step.view
+        held = step.held if step is not None else {}
         before = self._problems.get(key)
         problems = before[1] if before is not None and before[0] == mark else {}
         waiting, probe_wake = self._waiting(key, pipeline, jobs, now)
@@ -390,7 +443,7 @@ class Controller:
         result = reconcile(
             compiled.graph,
             view,
-            jobs,
+            {**jobs, **held},
             now,
             problems=problems,
             waiting=waiting,
@@ -399,6 +452,14 @@ class Controller:
             start_timeouts=compiled.start_timeouts,
         )
         self.stats.reconciles += 1
+        if step is not None:
+            result = self._against(stored_view, step, result)
+            if step.changed:
+                # No Job before the status write that records the new tree (and re-keys
+                # status.nodes to it) has landed: a Job is created only for a node that a
+                # controller started at any later moment finds in the tree.
+                result = dataclasses.replace(result, create=[])
+                self._wake(key, now)
         outcome = self._create(pipeline, compiled, result.create, result.problems, now)
         seen = dict(result.problems)
         seen.update({p: v for p, v in outcome.items() if v is not None})
@@ -412,7 +473,7 @@ class Controller:
             result = reconcile(
                 compiled.graph,
                 view,
-                jobs,
+                {**jobs, **held},
                 now,
                 problems=after,
                 waiting=waiting,
@@ -420,6 +481,8 @@ class Controller:
                 failures=failures,
                 start_timeouts=compiled.start_timeouts,
             )
+            if step is not None:
+                result = self._against(stored_view, step, result)
             if set(result.create) - set(outcome):
                 self._wake(key, now)
         if result.problems:
@@ -446,6 +509,223 @@ class Controller:
         else:
             self.finished.discard(key)
         return result
+
+    # --- co.Lazy ----------------------------------------------------------------------------
+
+    def _expand(
+        self,
+        pipeline: Mapping[str, Any],
+        compiled: _Compiled,
+        view: dict[str, Any],
+        jobs: Mapping[str, Mapping[str, Any]],
+        now: float,
+    ) -> _LazyStep | None:
+        """What co.Lazy changes before this reconciliation, None when nothing.
+
+        - A new rerun (``spec.rerun``) covering an expanded Lazy node with a failed or
+          killed node under it drops the expansion (and those nested in it), forgets the
+          records under the Lazy node and deletes their Jobs: its Generate runs again. The
+          old Generate Job is *held* (``status.lazy[path] = {"held": its uid}``) and shown
+          to :func:`reconcile` as being deleted until it is gone, so that a cache that
+          still holds it never passes it for the new run.
+        - Every Generate Job that succeeded is expanded: its tree read from its pod's log,
+          kept in ``status.lazy`` and spliced in, once no Job of an earlier expansion is
+          left under its Execute node. A generator that printed no usable tree, or whose
+          tree would put the pipeline over its total cap, has its node failed, saying why.
+
+        Either way ``status.nodes`` is re-keyed to the new tree's pre-order indices in the
+        status that the same write records. ClusterError when a log cannot be read now."""
+        meta, spec = pipeline["metadata"], pipeline.get("spec") or {}
+        uid = meta.get("uid")
+        raw = (view.get("status") or {}).get(lazy.STATUS_KEY)
+        if not compiled.lazies and not raw:
+            return None  # no Lazy node: nothing to do, at no cost per reconciliation
+        status = dict(view.get("status") or {})
+        entries: dict[str, dict[str, Any]] = (
+            {p: dict(e) for p, e in raw.items() if isinstance(e, Mapping)}
+            if isinstance(raw, Mapping)
+            else {}
+        )
+        # All the records only when the tree changes (or for a rerun); otherwise the few
+        # Generate nodes' (a reconciliation stays O(Jobs that changed), not O(nodes)).
+        recorded: dict[str, NodeState] | None = None
+        nodes_now = status.get("nodes") or {}
+        t0 = parse_timestamp(status["startTime"]) if status.get("startTime") else 0.0
+
+        def record_of(path: str) -> NodeState | None:
+            if recorded is not None:
+                return recorded.get(path)
+            found = nodes_now.get(str(compiled.graph.index.get(path, -1)))
+            try:
+                return node_state(found, t0) if isinstance(found, Mapping) else None
+            except (KeyError, ValueError, TypeError):
+                return None
+
+        root, graph = compiled.root, compiled.graph
+        step = _LazyStep(compiled, view, {}, [], False)
+        failed: dict[str, NodeState] = {}
+        written = False  # status.lazy changes
+
+        rerun = spec.get("rerun") or {}
+        if rerun.get("token") and rerun["token"] != status.get("rerunToken"):
+            target = str(rerun.get("path") or "/")
+            recorded = recorded_states(compiled.graph, status)
+            for lazy_path in sorted(entries, key=lambda p: (p.count("/"), p)):
+                entry = entries.get(lazy_path)
+                if entry is None or "tree" not in entry or lazy_path not in graph.index:
+                    continue
+                if not _under(lazy_path, target):
+                    continue
+                inside = [
+                    graph.paths[i] for i in graph.subtree(lazy_path) if graph.kinds[i] == EXEC
+                ]
+                if not any(p in recorded and recorded[p].state.failed for p in inside):
+                    continue  # done nodes stay done on a rerun, a whole Lazy node too
+                root = lazy.unexpand(root, lazy_path)
+                for p in list(entries):
+                    if _under(p, lazy_path):
+                        del entries[p]
+                entries[lazy_path] = {"held": str(entry.get("job", ""))}
+                for p in inside:
+                    recorded.pop(p, None)
+                    if p in jobs and owns(jobs[p], uid) and not _deleting(jobs[p]):
+                        step.delete.append(p)
+                written = True
+
+        for lazy_path, entry in list(entries.items()):
+            if "tree" in entry:
+                continue
+            generate = _join(lazy_path, lazy.GENERATE)
+            job = jobs.get(generate)
+            if job is not None and entry.get("held") and str(_uid(job)) == entry["held"]:
+                step.held[generate] = _as_deleted(job)  # reconcile holds the node
+                if not _deleting(job) and generate not in step.delete:
+                    step.delete.append(generate)
+            else:
+                del entries[lazy_path]
+                written = True
+
+        lazies = compiled.lazies if root is compiled.root else tuple(lazy.lazy_paths(root))
+        for lazy_path in lazies:
+            generate = _join(lazy_path, lazy.GENERATE)
+            job = jobs.get(generate)
+            if lazy_path in entries:
+                continue
+            rec = record_of(generate)
+            if rec is None and (job is None or not owns(job, uid) or _deleting(job)):
+                continue
+            if rec is not None and rec.state is State.DONE:
+                # Done with no expansion recorded: status.lazy was lost (a CRD without it
+                # in its schema prunes it). Never pass an empty Execute for done.
+                failed[generate] = rec.with_(
+                    state=State.ERROR,
+                    exit_code=None,
+                    reason="its generated tree is not in the Pipeline's status.lazy (pruned "
+                    "by an older Pipeline CRD?): kubectl apply -f manifests/, then k8sco rerun",
+                )
+                continue
+            if rec is not None and rec.state.finished:
+                continue  # recorded already: why it had no expansion
+            if job is None or not owns(job, uid) or _deleting(job):
+                continue
+            state = job_state(job, rec)
+            if state.state is not State.DONE:
+                continue
+            execute = _join(lazy_path, lazy.EXECUTE)
+            stale = [p for p, j in jobs.items() if _under(p, execute) and owns(j, uid)]
+            if stale:  # an earlier expansion's: expanded once they are gone
+                step.delete.extend(p for p in stale if not _deleting(jobs[p]))
+                continue
+            try:
+                generated = lazy.read_tree(self._generate_log(job))
+                packed = lazy.pack(generated)
+                used = sum(len(str(e.get("tree", ""))) for e in entries.values()) + len(packed)
+                if used > lazy.STATUS_MAX:
+                    raise PipelineError(
+                        f"the generated trees of this pipeline would take {used / 1024:.0f} "
+                        f"KiB of its status, over the {lazy.STATUS_MAX // 1024} KiB cap for "
+                        "generated trees on the cluster: generate less"
+                    )
+                root = lazy.splice(root, lazy_path, generated)
+            except PipelineError as exc:
+                reason = " ".join(str(exc).split())
+                failed[generate] = state.with_(state=State.ERROR, exit_code=None, reason=reason)
+                continue
+            entries[lazy_path] = {"job": str(_uid(job) or ""), "tree": packed}
+            written = True
+
+        step.changed = root is not compiled.root
+        if not (step.changed or failed or written or step.held or step.delete):
+            return None
+        if written:
+            if entries:
+                status[lazy.STATUS_KEY] = entries
+            else:
+                status.pop(lazy.STATUS_KEY, None)
+        if step.changed or failed:
+            if recorded is None:
+                recorded = recorded_states(compiled.graph, status)
+            if step.changed:
+                graph = Graph.from_tree(root)
+            if not status.get("startTime"):
+                t0 = now
+            nodes: dict[str, Any] = {}
+            for path, rec in {**recorded, **failed}.items():
+                record = node_record(rec, t0)
+                if record is not None and path in graph.index:
+                    nodes[str(graph.index[path])] = record
+            status.setdefault("startTime", timestamp(t0))
+            status["nodes"] = nodes
+        if step.changed:
+            step.compiled = _Compiled.of(root, graph)
+            cache_key = (meta.get("uid", ""), meta.get("generation"), lazy.signature(status))
+            self._remember(cache_key, step.compiled)
+        step.view = {**view, "status": status}
+        return step
+
+    @staticmethod
+    def _against(
+        stored: Mapping[str, Any], step: _LazyStep, result: Reconciliation
+    ) -> Reconciliation:
+        """``result`` decided on ``step.view`` (the status with co.Lazy's changes) with its
+        status patch made against ``stored`` (what the Pipeline holds), and co.Lazy's Job
+        deletions added."""
+        full = shards.apply_patch(step.view.get("status") or {}, result.status or {})
+        patch = shards.merge_patch(stored.get("status") or {}, full)
+        delete = sorted(set(result.delete) | set(step.delete))
+        return dataclasses.replace(result, status=patch or None, delete=delete)
+
+    def _generate_log(self, job: Mapping[str, Any]) -> bytes:
+        """The tail of the output of a succeeded Generate Job's pod (RBAC: pods list,
+        pods/log get). PipelineError when its pods are gone."""
+        meta = job["metadata"]
+        pods_path = self.cluster.ns_path(CORE, "pods", meta["namespace"])
+        pods = (
+            self.cluster.request(
+                "GET", pods_path, query={"labelSelector": f"controller-uid={meta.get('uid')}"}
+            )
+            or {}
+        ).get("items") or []
+        pods.sort(
+            key=lambda p: (
+                (p.get("status") or {}).get("phase") == "Succeeded",
+                p["metadata"].get("creationTimestamp", ""),
+            ),
+            reverse=True,
+        )
+        if not pods:
+            raise PipelineError(
+                "the Lazy generator's pod is gone, and with it the tree it printed: "
+                "rerun the Lazy node"
+            )
+        text = self.cluster.request(
+            "GET",
+            f"{pods_path}/{pods[0]['metadata']['name']}/log",
+            query={"container": CONTAINER_NAME},
+            raw=True,
+        )
+        data = text.encode() if isinstance(text, str) else bytes(text or b"")
+        return data[-lazy.TAIL_BYTES :]
 
     def _wake(self, key: Key, at: float) -> None:
         with self._cond:
@@ -881,6 +1161,25 @@ def _label_key(job: Mapping[str, Any]) -> Key | None:
 
 def _node_path(job: Mapping[str, Any]) -> str:
     return str(((job.get("metadata") or {}).get("annotations") or {}).get(ANNOTATION_PATH, ""))
+
+
+def _join(path: str, name: str) -> str:
+    return path.rstrip("/") + "/" + name
+
+
+def _under(path: str, ancestor: str) -> bool:
+    return ancestor == "/" or path == ancestor or path.startswith(ancestor.rstrip("/") + "/")
+
+
+def _deleting(job: Mapping[str, Any]) -> bool:
+    return bool((job.get("metadata") or {}).get("deletionTimestamp"))
+
+
+def _as_deleted(job: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of ``job`` marked as being deleted: what reconcile() waits out."""
+    meta = dict(job.get("metadata") or {})
+    meta.setdefault("deletionTimestamp", "1970-01-01T00:00:00Z")
+    return {**job, "metadata": meta}
 
 
 def _failed(job: Mapping[str, Any]) -> bool:

@@ -29,6 +29,7 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any, Protocol
 
+from k8sco import lazy
 from k8sco.errors import ClusterError, Conflict, NotFound, PipelineError
 from k8sco.kube.client import BACKGROUND, CORE, PIPELINES
 from k8sco.render import overflow
@@ -89,9 +90,15 @@ def create_tree(cluster: Api, created: Mapping[str, Any], root: Node) -> int:
 
 
 def load_tree(cluster: Api, pipeline: Mapping[str, Any], now: float | None = None) -> Node:
-    """The tree of ``pipeline`` (as read from the cluster). TreePending while a tree
-    ConfigMap is missing, PipelineError once it has been missing for :data:`TREE_WAIT`
-    seconds or when the tree is invalid."""
+    """The tree of ``pipeline`` (as read from the cluster), with the co.Lazy expansions its
+    status records spliced in (k8sco.lazy.expand: ``status.nodes`` is keyed by this tree).
+    TreePending while a tree ConfigMap is missing, PipelineError once it has been missing
+    for :data:`TREE_WAIT` seconds or when the tree is invalid."""
+    return lazy.expand(load_spec_tree(cluster, pipeline, now), pipeline.get("status"))
+
+
+def load_spec_tree(cluster: Api, pipeline: Mapping[str, Any], now: float | None = None) -> Node:
+    """The tree of ``pipeline``'s spec, without its Lazy expansions (:func:`load_tree`)."""
     spec = pipeline.get("spec") or {}
     check_schema(spec)  # a newer spec may keep its tree elsewhere: say so, read nothing
     ref = spec.get("treeRef")
@@ -234,4 +241,12 @@ def read_status(cluster: Api, pipeline: Mapping[str, Any]) -> dict[str, Any]:
     return StatusStore(cluster).view(pipeline)
 
 
-__all__ = ["TREE_WAIT", "StatusStore", "TreePending", "create_tree", "load_tree", "read_status"]
+__all__ = [
+    "TREE_WAIT",
+    "StatusStore",
+    "TreePending",
+    "create_tree",
+    "load_spec_tree",
+    "load_tree",
+    "read_status",
+]

@@ -2,7 +2,9 @@
 
 The runner reports each node transition (``event``) and, on every wake-up, the whole
 picture (``tick``). The line and tree formats are pure functions of the states, so tests
-compare them directly.
+compare them directly. The live tree folds wide nodes, heads the tree with the counts of
+every state, and redraws less often as drawing costs more (a 100,000-node tree is drawn a
+few times a second at most, never on every wake-up).
 """
 
 from __future__ import annotations
@@ -11,10 +13,11 @@ import time
 from collections.abc import Callable, Mapping
 from typing import IO, TYPE_CHECKING, Protocol
 
-from k8sco.engine import EXEC, Evaluation, Graph, NodeState, State
+from k8sco.engine import EXEC, Graph, NodeState, State
+from k8sco.incremental import Answers
 
 if TYPE_CHECKING:
-    from rich.tree import Tree
+    from rich.console import RenderableType
 
 
 class Progress(Protocol):
@@ -24,7 +27,7 @@ class Progress(Protocol):
 
     def event(self, path: str, rec: NodeState, now: float) -> None: ...
 
-    def tick(self, evaluation: Evaluation, recorded: Mapping[str, NodeState], now: float) -> None:
+    def tick(self, evaluation: Answers, recorded: Mapping[str, NodeState], now: float) -> None:
         """Called on every wake-up; a live display redraws here (at its own pace)."""
 
     def close(self) -> None: ...
@@ -70,7 +73,7 @@ class PlainProgress:
     def event(self, path: str, rec: NodeState, now: float) -> None:
         self._write(event_line(path, rec, now) + "\n")
 
-    def tick(self, evaluation: Evaluation, recorded: Mapping[str, NodeState], now: float) -> None:
+    def tick(self, evaluation: Answers, recorded: Mapping[str, NodeState], now: float) -> None:
         pass
 
     def close(self) -> None:
@@ -87,6 +90,16 @@ _STYLE = {
     State.SKIPPED: "dim",
 }
 _SHOWN_CHILDREN = 8  # a wide Parallel shows this many children and a count of the rest
+_REDRAW = 0.2  # seconds: the live tree's shortest redraw interval
+_REDRAW_SHARE = 0.1  # drawing takes at most this share of the time (a big tree: less often)
+_ORDER = [s.value for s in State]
+
+
+def counts_line(counts: Mapping[str, int]) -> str:
+    """The Exec nodes' states in one line: ``10000 nodes: 9000 done, 2 running, ...``."""
+    total = sum(counts.values())
+    parts = [f"{counts[s]} {s}" for s in _ORDER if counts.get(s)]
+    return f"{total} nodes: " + ", ".join(parts)
 
 
 def tree_lines(
@@ -151,7 +164,7 @@ class LiveProgress:
         self._console = Console(file=file)
         self._live = Live(console=self._console, auto_refresh=False, transient=False)
         self._live.start()
-        self._last = 0.0
+        self._due = 0.0  # when the tree may be drawn again
 
     def event(self, path: str, rec: NodeState, now: float) -> None:
         pass  # the next tick shows it
@@ -160,19 +173,22 @@ class LiveProgress:
         """A co.Lazy node has generated nodes: draw the tree with them."""
         self._graph = graph
 
-    def tick(self, evaluation: Evaluation, recorded: Mapping[str, NodeState], now: float) -> None:
-        if now - self._last < 0.2 and not evaluation.finished:
+    def tick(self, evaluation: Answers, recorded: Mapping[str, NodeState], now: float) -> None:
+        if now < self._due and not evaluation.finished:
             return
-        self._last = now
-        self._live.update(self._render(evaluation.states, recorded, now), refresh=True)
+        began = time.perf_counter()
+        self._live.update(self._render(evaluation, recorded, now), refresh=True)
+        took = time.perf_counter() - began
+        self._due = now + max(_REDRAW, took / _REDRAW_SHARE)
 
     def _render(
-        self, states: Mapping[str, State], recorded: Mapping[str, NodeState], now: float
-    ) -> Tree:
+        self, evaluation: Answers, recorded: Mapping[str, NodeState], now: float
+    ) -> RenderableType:
+        from rich.console import Group
         from rich.text import Text
         from rich.tree import Tree
 
-        rows = tree_lines(self._graph, states, recorded, now)
+        rows = tree_lines(self._graph, evaluation.states, recorded, now)
         stack: list[Tree] = []
         top = Tree("")
         for depth, name, state, detail in rows:
@@ -185,7 +201,7 @@ class LiveProgress:
             if not stack:
                 top = node
             stack.append(node)
-        return top
+        return Group(Text(counts_line(evaluation.counts(self._graph)), style="bold"), top)
 
     def close(self) -> None:
         self._live.stop()

@@ -7,7 +7,7 @@
         20261126-235000-1a2b/
             run.json      the pipeline file, function, arguments, log file per node
             tree.json     the serialized tree (Node.serialize)
-            states.json   the recorded state of every Exec node, rewritten after each change
+            states.json   the recorded state of every Exec node, rewritten as they change
             logs/<name>.log   stdout and stderr of one Exec node
 
 Every write goes to a temporary file that then replaces the real one (``os.replace``), so a
@@ -67,8 +67,8 @@ def log_names(paths: Iterable[str], taken: Iterable[str] = ()) -> dict[str, str]
 
 class EncodedStates:
     """The ``nodes`` of states.json, each record kept as JSON text: the runner rewrites
-    the file after every change, and encoding only the record that changed keeps that
-    linear in the run's nodes, not quadratic (10,000 nodes: 10,000 rewrites)."""
+    the file as nodes change (in batches: ``runner._Runner._write_states``), and encoding
+    only the records that changed keeps each rewrite to joining the texts."""
 
     def __init__(self) -> None:
         self._parts: dict[str, str] = {}

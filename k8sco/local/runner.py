@@ -1,10 +1,11 @@
 """The local runner: every Exec node a child process, every decision the engine's.
 
-One loop, single-threaded: ask :func:`k8sco.engine.evaluate` what may start and what ran
-out of time, start processes (within the machine's cores), record each transition through
-the engine's transition functions, write the states, and sleep until a child exits, a
-deadline passes or a signal arrives. Ctrl-C (SIGINT or SIGTERM) stops every running node,
-records it ``killed`` and ends the run.
+One loop, single-threaded: ask the engine (kept up to date one node at a time by
+:class:`k8sco.incremental.Incremental`, so a wake-up costs what changed, not the tree) what
+may start and what ran out of time, start processes (within the machine's cores), record
+each transition through the engine's transition functions, write the states (batched: see
+``_write_states``), and sleep until a child exits, a deadline passes or a signal arrives.
+Ctrl-C (SIGINT or SIGTERM) stops every running node, records it ``killed`` and ends the run.
 
 No process of a run outlives it: a node's process group is killed when the node ends, and
 at the end of the run (Ctrl-C included) a guardian process kills the groups left and every
@@ -38,6 +39,7 @@ from k8sco import engine, lazy
 from k8sco.data.local import ENV_PIPELINE, local_data_env
 from k8sco.engine import Graph, NodeState, State
 from k8sco.errors import PipelineError, RunError
+from k8sco.incremental import Incremental
 from k8sco.local import guardian, processes
 from k8sco.local import secrets as local_secrets
 from k8sco.local.progress import PlainProgress, Progress
@@ -47,6 +49,11 @@ from k8sco.tree import Exec, Node
 
 GRACE = 2.0  # seconds between SIGTERM and SIGKILL when a node is stopped
 MAX_WAIT = 86400.0  # seconds: the longest sleep of the loop
+# states.json is rewritten whole (O(nodes)): at most once per this long, and never more
+# often than STATE_WRITE_SHARE of the time allows, so writing stays a bounded share of the
+# run whatever its size, and what a reader (or a SIGKILLed run) sees is this recent.
+STATE_WRITE_INTERVAL = 0.1
+STATE_WRITE_SHARE = 0.05
 TIMEOUT, KILLED = "timeout", "killed"
 EXIT_INTERRUPTED = 130
 RUN_LABEL = "k8sco.io/run"  # on the containers of a docker-mode run: the run id
@@ -120,14 +127,16 @@ class _Runner:
         self.spec, self.graph, self.rundir, self.progress = spec, graph, rundir, progress
         self.cpus = float(cpus if cpus is not None else os.cpu_count() or 1)
         self.recorded: dict[str, NodeState] = {}
+        self._set_graph(graph)
         # The recorded states as states.json holds them, kept up to date one node at a time
-        # so that writing the file after each change does not convert every node again.
+        # so that writing the file does not convert every node again.
         self.state_dicts = EncodedStates()
         self.children: dict[int, processes.Child] = {}  # pid -> child
         self.cpu_used = 0.0
         self.interrupts = 0
         self.handled_interrupts = 0
         self.dirty = False
+        self.write_due = 0.0  # when states.json may next be rewritten
         self.waiter = processes.Waiter()
         self.dispatcher = processes.dispatcher_argv()
         base_env = dict(os.environ)
@@ -155,7 +164,7 @@ class _Runner:
             self.waiter.close()
             self.progress.close()
             finished = time.time()
-            final = engine.evaluate(self.graph, self.recorded, finished)
+            final = self.inc.snapshot(finished)
             self.rundir.write_states(
                 self.state_dicts, finished, finished, final.root.value, self.interrupts > 0
             )
@@ -169,11 +178,25 @@ class _Runner:
             interrupted=self.interrupts > 0,
         )
 
+    def _set_graph(self, graph: Graph) -> None:
+        """The graph to run (again after a co.Lazy splice): the engine's state is built
+        for it once, O(nodes), and then kept up to date one change at a time."""
+        self.graph = graph
+        self.inc = Incremental(graph, self.recorded)
+        cpus = [graph.cpu[i] for i in range(len(graph.paths)) if graph.kinds[i] == engine.EXEC]
+        self.min_cpu = max(min(cpus, default=1.0), 1e-3)
+
+    def _room(self) -> int:
+        """How many ready nodes the cores left could start: as many as the smallest node
+        fits, and one more (the first always starts when nothing runs). Reading only these
+        keeps a wake-up's cost off the width of a Parallel."""
+        free = max(self.cpus - self.cpu_used, 0.0)
+        return int(free / self.min_cpu + 1e-9) + 1
+
     def _loop(self) -> None:
-        # One evaluation per wake-up: it is O(nodes), and a wake-up is usually one exit.
         while True:
             now = time.time()
-            ev = engine.evaluate(self.graph, self.recorded, now)
+            ev = self.inc.evaluation(now, self._room())
             for path in ev.expired:
                 self._stop(path, TIMEOUT, now)
             deadline = ev.next_deadline
@@ -183,11 +206,10 @@ class _Runner:
             elif not self.interrupts and ev.ready:
                 started = self._start(ev.ready, now)
                 deadline = self._first_deadline(started, deadline)
-                if started and self.progress.refresh_interval is not None:
-                    ev = engine.evaluate(self.graph, self.recorded, now)  # for the live tree
-            if self.dirty:
-                self.rundir.write_states(self.state_dicts, now, None)
-                self.dirty = False
+                if started:  # root and counts as they are now (states is live already)
+                    ev = self.inc.evaluation(now, 0)
+            if self.dirty and (now >= self.write_due or not self.children):
+                self._write_states(now)
             self.progress.tick(ev, self.recorded, now)
             if not self.children:
                 if started:  # none of them could be started: evaluate again
@@ -197,9 +219,21 @@ class _Runner:
                 raise RunError(  # the engine offered nothing to run and nothing runs
                     f"the run is stuck: nothing running, nothing ready, root {ev.root.value}"
                 )
+            if self.dirty:  # wake up to write them, when no child exits before
+                deadline = self.write_due if deadline is None else min(deadline, self.write_due)
             for pid in self.waiter.wait(self._timeout(deadline, now)):
                 self._reap(pid)
             self._escalate(time.time())
+
+    def _write_states(self, now: float) -> None:
+        """Rewrite states.json (atomically: a reader, or a run killed since, sees the last
+        whole one); the next write waits long enough that writing, O(nodes) each time, stays
+        a bounded share of the run's time instead of O(nodes) per node."""
+        began = time.perf_counter()
+        self.rundir.write_states(self.state_dicts, now, None)
+        took = time.perf_counter() - began
+        self.dirty = False
+        self.write_due = now + max(STATE_WRITE_INTERVAL, took / STATE_WRITE_SHARE)
 
     def _first_deadline(self, started: list[str], deadline: float | None) -> float | None:
         """The earliest max_time deadline, counting the nodes just started (which the
@@ -367,7 +401,7 @@ class _Runner:
             self._note(path, reason)
             return rec.with_(state=State.ERROR, reason=reason)
         self.spec = replace(self.spec, root=root, images=images)
-        self.graph = graph
+        self._set_graph(graph)  # before the generator's success is recorded in it
         regraph = getattr(self.progress, "regraph", None)  # a live tree redraws the new one
         if regraph is not None:
             regraph(graph)
@@ -432,6 +466,7 @@ class _Runner:
             child.proc.wait()
             rec = engine.killed(self.recorded[child.path], time.time(), "runner stopped")
             self.recorded[child.path] = rec
+            self.inc.update(child.path, rec)
             self.state_dicts.set(child.path, rec.to_dict())
             del self.children[pid]
 
@@ -447,6 +482,7 @@ class _Runner:
 
     def _record(self, path: str, rec: NodeState, now: float) -> None:
         self.recorded[path] = rec
+        self.inc.update(path, rec)
         self.state_dicts.set(path, rec.to_dict())
         self.dirty = True
         self.progress.event(path, rec, now)

@@ -22,6 +22,7 @@ from typing import Any
 
 from k8sco import engine
 from k8sco.engine import Evaluation, Graph, NodeState, State
+from k8sco.lazy import STATUS_KEY
 from k8sco.reconcile.observe import job_state, parse_time
 from k8sco.reconcile.problems import Limits, Problem, Trouble, not_owned, owns
 from k8sco.render.pipeline import Phase, recorded_states, render_status
@@ -188,6 +189,8 @@ def reconcile(
         new_status["phase"] = Phase.KILLED  # what never started stays pending, for a rerun
     if token:
         new_status["rerunToken"] = token
+    if STATUS_KEY in prior_status:  # the co.Lazy expansions: the controller's to change
+        new_status[STATUS_KEY] = prior_status[STATUS_KEY]
     patch = _merge_patch(prior_status, new_status)
     return Reconciliation(
         create=create,

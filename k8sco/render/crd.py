@@ -142,6 +142,23 @@ def _status_schema() -> dict[str, Any]:
                 "type": "string",
                 "description": "The spec.rerun token last carried out.",
             },
+            "lazy": {
+                "type": "object",
+                "description": (
+                    "co.Lazy expansions by Lazy node path: the tree its Generate Job (uid "
+                    "'job') printed, gzip+base64 ('tree'), spliced in to make the tree that "
+                    "'nodes' is indexed by; or the uid of a Generate Job of an earlier run "
+                    "still being deleted ('held')."
+                ),
+                "additionalProperties": {
+                    "type": "object",
+                    "properties": {
+                        "job": {"type": "string"},
+                        "tree": {"type": "string"},
+                        "held": {"type": "string"},
+                    },
+                },
+            },
             "nodes": {
                 "type": "object",
                 "description": (

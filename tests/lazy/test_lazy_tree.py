@@ -166,9 +166,14 @@ def test_unexpand_empties_execute_for_a_regeneration() -> None:
     assert again.serialize() == root.serialize()
 
 
-def test_kubernetes_refuses_lazy_pipelines_in_one_line() -> None:
+def test_kubernetes_refuses_lazy_pipelines_in_one_line_when_turned_off(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     root = co.Serial()
     root["l"] = co.Lazy("python gen.py")
+    monkeypatch.delenv("K8SCO_LAZY_CLUSTER", raising=False)
+    render_pipeline(root, "p", "default")  # the controller expands them by default
+    monkeypatch.setenv("K8SCO_LAZY_CLUSTER", "0")
     with pytest.raises(PipelineError, match=r"^/l: co.Lazy runs on the local runner only"):
         render_pipeline(root, "p", "default")
 

@@ -102,6 +102,18 @@ def test_ctrl_c_kills_a_grandchild_that_left_the_process_group(project: Path) ->
                 os.kill(pid, signal.SIGKILL)
 
 
+def _marked_soon(token: str, pid: int) -> bool:
+    """True once ``pid`` shows the token in its environment; waits a bounded while: Popen
+    may return (vfork) before the kernel has set up the new program's environment, and
+    /proc/PID/environ reads empty until then (Linux fs/proc/base.c, environ_read: "Ensure
+    the process spawned far enough to have an environment"). Nothing is timed."""
+    for _ in range(400):
+        if pid in guardian.marked(token):
+            return True
+        time.sleep(0.05)
+    return False
+
+
 def test_the_sweep_finds_processes_by_token_only(tmp_path: Path) -> None:
     token = os.urandom(8).hex()
     env = {**os.environ, guardian.TOKEN_VAR: token}
@@ -110,7 +122,7 @@ def test_the_sweep_finds_processes_by_token_only(tmp_path: Path) -> None:
         ["sleep", "300"], env={**env, guardian.TOKEN_VAR: token + "0"}, start_new_session=True
     )
     try:
-        assert marked.pid in guardian.marked(token)
+        assert _marked_soon(token, marked.pid)
         assert other.pid not in guardian.marked(token)
         guardian.sweep(token, set())
         assert marked.wait(timeout=60) == -signal.SIGKILL

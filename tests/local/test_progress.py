@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import io
 import time
+from collections.abc import Mapping
+
+import pytest
+from rich.console import RenderableType
 
 import k8sco as co
 from k8sco.engine import Graph, NodeState, State, evaluate
-from k8sco.local.progress import duration, event_line, tree_lines
+from k8sco.incremental import Answers, Incremental
+from k8sco.local import progress
+from k8sco.local.progress import LiveProgress, counts_line, duration, event_line, tree_lines
 
 T0 = time.mktime((2026, 11, 26, 12, 0, 1, 0, 0, -1))
 
@@ -44,3 +51,40 @@ def test_a_wide_parallel_folds_into_counts_but_shows_what_runs_and_fails() -> No
         (1, "n11", State.ERROR, "2.0s  exit code 1"),
         (1, "… 18 more", State.PENDING, "10 done, 8 queued"),
     ]
+
+
+def test_the_counts_line_heads_the_live_tree() -> None:
+    counts = {s.value: 0 for s in State}
+    counts.update(done=9000, running=2, error=1, pending=997)
+    assert counts_line(counts) == "10000 nodes: 997 pending, 2 running, 9000 done, 1 error"
+
+
+def test_the_live_tree_summarises_and_draws_less_often_when_drawing_is_slow(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    root = co.Parallel()
+    for i in range(20):
+        root[f"n{i}"] = co.Exec("true")
+    graph = Graph.from_tree(root)
+    recorded = {f"/n{i}": NodeState(State.DONE, 1, T0, T0 + 1, 0) for i in range(10)}
+    inc = Incremental(graph, recorded)
+    out = io.StringIO()
+    live = LiveProgress(graph, file=out)
+    drawn: list[float] = []
+    render = live._render
+
+    def spy(evaluation: Answers, rec: Mapping[str, NodeState], now: float) -> RenderableType:
+        drawn.append(now)
+        return render(evaluation, rec, now)
+
+    monkeypatch.setattr(live, "_render", spy)
+    clock = iter([0.0, 1.0, 1.0, 1.0])  # the first draw takes a second (a huge tree)
+    monkeypatch.setattr(progress.time, "perf_counter", lambda: next(clock))
+    live.tick(inc.evaluation(T0, 0), recorded, T0)
+    # Drawing may take a tenth of the time: not again for ten seconds, whatever the ticks.
+    for dt in (0.25, 1.0, 5.0, 9.9):
+        live.tick(inc.evaluation(T0 + dt, 0), recorded, T0 + dt)
+    live.tick(inc.evaluation(T0 + 10, 0), recorded, T0 + 10)
+    live.close()
+    assert drawn == [T0, T0 + 10]
+    assert "20 nodes: 10 queued, 10 done" in out.getvalue()

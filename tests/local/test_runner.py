@@ -15,7 +15,9 @@ from pathlib import Path
 import pytest
 
 import k8sco as co
+from k8sco import engine
 from k8sco.engine import State
+from k8sco.incremental import Incremental, View
 from k8sco.local import runner
 from k8sco.local.progress import PlainProgress
 from k8sco.local.rundir import RunDir
@@ -308,3 +310,86 @@ def test_without_pidfds_a_thread_waits_for_each_child(
         "/p/c": State.DONE,
     }
     assert log(result, "/p/c") == "c\n"
+
+
+def test_the_runner_never_evaluates_the_whole_tree_from_scratch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every wake-up used to re-evaluate the whole tree (O(nodes) each: quadratic in all);
+    # the incremental engine answers instead, and must answer what evaluate would.
+    oracle = engine.evaluate
+
+    def refuse(*args: object, **kwargs: object) -> engine.Evaluation:
+        raise AssertionError("engine.evaluate called by the local runner")
+
+    monkeypatch.setattr(engine, "evaluate", refuse)
+    root = co.Serial(stop_on_error=False)
+    root["p"] = co.Parallel(max_concurrent=2)
+    for i in range(5):
+        root[f"p/n{i}"] = co.Exec(f"echo {i}")
+    root["p/bad"] = co.Exec("exit 1", suppress_errors=True)
+    root["flaky"] = co.Exec("test -e again || { touch again; exit 1; }", retries=1)
+    root["slow"] = co.Exec("sleep 30", max_time=0.2)
+    root["gone"] = co.Exec("true", skip=True)
+    root["last"] = co.Exec("true")
+    result, _ = run(root, tmp_path, cpus=2)
+    assert result.states == oracle(result.graph, result.recorded, result.finished).states
+    assert result.states["/p"] is State.DONE
+    assert result.states["/flaky"] is State.DONE
+    assert result.states["/slow"] is State.ERROR
+    assert result.states["/gone"] is State.SKIPPED
+    assert result.states["/last"] is State.DONE
+    assert result.states["/"] is State.ERROR
+
+
+def test_a_wake_up_reads_only_the_ready_nodes_it_has_room_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A wide Parallel has every child ready at once: listing them all on each wake-up is
+    # O(width) per node started.
+    offered: list[int] = []
+
+    class Spy(Incremental):
+        def evaluation(self, now: float, limit: int | None = None) -> View:
+            view = super().evaluation(now, limit)
+            offered.append(len(view.ready))
+            return view
+
+    monkeypatch.setattr(runner, "Incremental", Spy)
+    root = co.Parallel()
+    for i in range(30):
+        root[f"n{i}"] = co.Exec("true")
+    result, _ = run(root, tmp_path, cpus=2)
+    assert result.exit_code == 0
+    assert offered and max(offered) <= 3  # two cores, one cpu each: room for two, and one
+
+
+@pytest.mark.timeout(60)
+def test_states_are_written_while_nodes_run_not_only_at_the_end(tmp_path: Path) -> None:
+    # States are written in batches; a change must still reach states.json while the other
+    # nodes run (a reader, or a run killed with SIGKILL, sees it), not wait for the next exit.
+    root = co.Parallel()
+    root["fast"] = co.Exec("true")
+    root["slow"] = co.Exec(
+        "i=0; while [ ! -e go ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done"
+    )
+    seen: list[dict[str, str]] = []
+
+    def release() -> None:  # lets /slow end once states.json shows /fast done, /slow running
+        for _ in range(600):
+            time.sleep(0.05)
+            try:
+                runs = tmp_path / ".k8sco" / "runs"
+                recorded, _ = RunDir.open(runs).states()
+            except Exception:  # not created yet
+                continue
+            now = {p: r.state.value for p, r in recorded.items()}
+            if now.get("/fast") == "done" and now.get("/slow") == "running":
+                seen.append(now)
+                break
+        (tmp_path / "go").touch()
+
+    threading.Thread(target=release, daemon=True).start()
+    result, _ = run(root, tmp_path, cpus=4)
+    assert result.exit_code == 0
+    assert seen == [{"/fast": "done", "/slow": "running"}]

@@ -63,12 +63,14 @@ app.kubernetes.io/component: controller
   resources: ["jobs"]
   verbs: ["patch"]
 # A Job whose pod cannot start (image pull, scheduling, quota): its pods' waiting reasons
-# tell why. List only: no pod is read by name, watched, or changed.
+# tell why; a co.Lazy Generate Job's pod prints the generated tree. List only: no pod is
+# read by name, watched, or changed.
 - apiGroups: [""]
   resources: ["pods"]
   verbs: ["list"]
-# With a data store: a finished Job's pods' logs, archived to the store so that they outlive
-# the pods (kube/archive.py).
+# A co.Lazy Generate node's log holds the tree it generated (kube/controller.py _expand);
+# with a data store, a finished Job's pods' logs are archived so that they outlive the pods
+# (kube/archive.py).
 - apiGroups: [""]
   resources: ["pods/log"]
   verbs: ["get"]
