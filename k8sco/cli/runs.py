@@ -15,6 +15,7 @@ from k8sco.cli.cluster import cluster_logs, cluster_options, cluster_status
 from k8sco.cli.markdown import LogWriter
 from k8sco.engine import EXEC, Graph, State, evaluate
 from k8sco.errors import UsageError
+from k8sco.local.processes import alive
 from k8sco.local.rundir import RUNS_DIR, RunDir
 from k8sco.tree import Node
 
@@ -219,26 +220,14 @@ def status(
     graph = Graph.from_tree(root)
     recorded, info = run.states()
     finished = info.get("finished")
-    alive = finished is None and _alive(info.get("runner_pid"))
+    running = finished is None and alive(info.get("runner_pid"))
     now = float(finished) if finished is not None else time.time()
-    if finished is None and not alive:
+    if finished is None and not running:
         now = float(info.get("updated") or now)
     ev = evaluate(graph, recorded, now)
     outcome = "interrupted" if info.get("interrupted") else ev.root.value
     header = f"run {run.run_id}: {output.target_line(run.meta)}  {outcome}"
     if finished is None:
-        header += " (running)" if alive else " (the runner is gone; the run did not finish)"
+        header += " (running)" if running else " (the runner is gone; the run did not finish)"
     click.echo(header)
     click.echo(output.status_text(graph, ev.states, recorded, now, output.node_docs(root)))
-
-
-def _alive(pid: object) -> bool:
-    if not isinstance(pid, int):
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -28,6 +28,20 @@ from k8sco.local import guardian
 from k8sco.tree import Exec
 
 
+def alive(pid: object) -> bool:
+    """Whether ``pid`` (as read from a run directory: anything) names a live process, such
+    as the runner of a run in progress. A process of another user counts as alive."""
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def dispatcher_argv() -> list[str]:
     """How to run ``k8sco`` itself: the console script next to this Python, if installed."""
     script = Path(sys.executable).with_name("k8sco")

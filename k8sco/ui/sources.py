@@ -22,6 +22,7 @@ from typing import Any
 
 from k8sco.engine import EXEC, Graph, NodeState, State, evaluate
 from k8sco.errors import ClusterError, Gone, RunError, UsageError
+from k8sco.local.processes import alive
 from k8sco.local.rundir import RunDir, list_runs
 from k8sco.tree import Node
 from k8sco.ui import views
@@ -154,10 +155,10 @@ class LocalRuns:
         if cached is not None and (recent or cached.version == version):
             # Every open page and node detail reads the same file: parse it once per change.
             # Liveness is looked at again: a runner killed with SIGKILL writes nothing more.
-            live = cached.info.get("finished") is None and _alive(cached.info.get("runner_pid"))
+            live = cached.info.get("finished") is None and alive(cached.info.get("runner_pid"))
             return Snapshot(version, cached.recorded, live, cached.info)
         recorded, info = run.states()
-        live = info.get("finished") is None and _alive(info.get("runner_pid"))
+        live = info.get("finished") is None and alive(info.get("runner_pid"))
         shown = {k: info.get(k) for k in ("finished", "interrupted", "updated", "runner_pid")}
         snap = Snapshot(version, recorded, live, shown)
         with self._lock:
@@ -224,7 +225,7 @@ class LocalRuns:
         run = self._run(run_id)
         _, info = run.states()
         pid = info.get("runner_pid")
-        if info.get("finished") is not None or not _alive(pid) or not isinstance(pid, int):
+        if info.get("finished") is not None or not alive(pid) or not isinstance(pid, int):
             raise UsageError(f"run {run_id} is not running")
         if not _started_by(pid, float(run.meta.get("started") or 0)):
             # The runner died without a word (SIGKILL) and its pid went to another process.
@@ -267,18 +268,6 @@ def _size(file: Path) -> int:
         return file.stat().st_size
     except OSError:
         return 0
-
-
-def _alive(pid: object) -> bool:
-    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class _Utf8:

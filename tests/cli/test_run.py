@@ -261,6 +261,28 @@ def test_ctrl_c_kills_running_nodes_and_exits_130(project: Path) -> None:
         assert _dies(int(pid_file.read_text()))
 
 
+def test_status_of_a_run_in_progress_and_of_one_whose_runner_died(project: Path) -> None:
+    (project / "sleepy.py").write_text(SLEEPY)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "k8sco", "run", "sleepy.py", "--plain"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        pids = [project / "a.pid", project / "b.pid"]
+        for _ in range(600):  # until both nodes run (bounded by the test's timeout)
+            if all(p.exists() and p.read_text().strip() for p in pids):
+                break
+            time.sleep(0.05)
+        header = k8sco("status").output.splitlines()[0]
+        assert header.endswith("(running)"), header
+    finally:
+        proc.kill()  # no clean-up by the runner: the run directory says it never finished
+        proc.wait()
+    header = k8sco("status").output.splitlines()[0]
+    assert header.endswith("(the runner is gone; the run did not finish)"), header
+
+
 def _dies(pid: int) -> bool:
     """True once ``pid`` is gone or a zombie (a SIGKILL is delivered asynchronously, so this
     waits a moment; the bound is generous, nothing is timed)."""
