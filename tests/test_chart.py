@@ -154,3 +154,17 @@ def test_network_policy_follows_the_values(helm: str) -> None:
     assert policy["spec"]["egress"][0] == {"ports": [{"protocol": "TCP", "port": 8443}]}
     off = template(helm, "networkPolicy.create=false")
     assert not [o for o in off if o["kind"] == "NetworkPolicy"]
+
+
+@pytest.mark.parametrize("value", ["3600", "0"])
+def test_pipeline_ttl_reaches_the_controller(helm: str, value: str) -> None:
+    """``pipelineTTL`` becomes K8SCO_PIPELINE_TTL (kube/retention.py); 0 too (not falsy)."""
+
+    def env(*sets: str) -> dict[str, Any]:
+        docs = template(helm, *sets)
+        (deployment,) = [o for o in docs if o["kind"] == "Deployment"]
+        (container,) = deployment["spec"]["template"]["spec"]["containers"]
+        return {e["name"]: e.get("value") for e in container["env"]}
+
+    assert env(f"pipelineTTL={value}")["K8SCO_PIPELINE_TTL"] == value
+    assert "K8SCO_PIPELINE_TTL" not in env()  # kept, unless asked

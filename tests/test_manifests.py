@@ -137,7 +137,9 @@ def test_controller_rbac_is_least_privilege() -> None:
         ("k8sco.io", "pipelines", "patch"),
         ("batch", "jobs", "patch"),
     }
-    assert cluster == expected | data_store
+    # Only the cluster's controller deletes finished Pipelines (kube/retention.py).
+    retention = {("k8sco.io", "pipelines", "delete")}
+    assert cluster == expected | data_store | retention
     assert _rules(by_kind("ClusterRole")["k8sco-embedded-controller"]) == expected
     for name in ("k8sco-controller", "k8sco-embedded-controller"):
         secret_rules = [

@@ -37,6 +37,9 @@ IDENTITIES = {
     # Log archives and the data finalizer: only a controller started with a data store
     # (kube/process.py reads K8SCO_DATA_STORE); the embedded one has none.
     "archive": {CONTROLLER},
+    # Deleting finished Pipelines past their retention: only the cluster's controller has
+    # a retention (kube/process.py); the embedded one never deletes a Pipeline.
+    "retention": {CONTROLLER},
     "lease.LeaderElector": {CONTROLLER},
     "lease": {USER},
     "process": {CONTROLLER},

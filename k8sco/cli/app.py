@@ -80,10 +80,10 @@ def call(args: tuple[str, ...]) -> None:
 
 # Each command group lives in its own module under k8sco.cli; adding one is one line here.
 COMMANDS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("k8sco.cli.runs", ("run", "logs", "status")),
+    ("k8sco.cli.runs", ("run", "logs", "status", "rerun", "stop", "delete")),
     ("k8sco.cli.render", ("render",)),
     ("k8sco.cli.build", ("build",)),
-    ("k8sco.cli.cluster", ("apply", "list_", "rerun", "stop", "delete", "controller")),
+    ("k8sco.cli.cluster", ("apply", "list_", "controller")),
     ("k8sco.cli.secrets", ("secrets_group",)),
     ("k8sco.cli.data", ("data",)),
     ("k8sco.cli.ui", ("ui",)),

@@ -1,5 +1,5 @@
-"""The cluster commands: ``apply``, ``list``, ``rerun``, ``stop``, ``delete``, ``controller``,
-and the cluster side of ``status`` and ``logs``.
+"""The cluster commands: ``apply``, ``list``, ``controller``, and the cluster side of
+``status``, ``logs``, ``rerun``, ``stop`` and ``delete`` (those commands are in runs.py).
 
 Thin: each command parses its flags, calls :mod:`k8sco.kube.pipelines` (the only I/O) and
 prints with pure formatting functions.
@@ -382,11 +382,10 @@ def _print_archived_log(pipeline: dict[str, Any], job: str) -> tuple[bool, str]:
 # --- rerun, stop, delete --------------------------------------------------------------------
 
 
-@click.command()
-@click.argument("name")
-@click.argument("node_path", default="/", required=False)
-@cluster_options
-def rerun(
+# The commands are in k8sco.cli.runs, which sends them here when given a pipeline's name.
+
+
+def cluster_rerun(
     name: str, node_path: str, kubeconfig: str | None, context: str | None, namespace: str | None
 ) -> None:
     """Run a pipeline's failed and killed nodes under NODE_PATH again (done nodes stay done)."""
@@ -401,10 +400,9 @@ def rerun(
     click.echo(f"pipeline/{name}: rerunning failed and killed nodes under {path}")
 
 
-@click.command()
-@click.argument("name")
-@cluster_options
-def stop(name: str, kubeconfig: str | None, context: str | None, namespace: str | None) -> None:
+def cluster_stop(
+    name: str, kubeconfig: str | None, context: str | None, namespace: str | None
+) -> None:
     """Kill a pipeline's running nodes; the pipeline and its record stay."""
     from k8sco.kube import pipelines
 
@@ -412,10 +410,9 @@ def stop(name: str, kubeconfig: str | None, context: str | None, namespace: str 
     click.echo(f"pipeline/{name}: stopping")
 
 
-@click.command()
-@click.argument("name")
-@cluster_options
-def delete(name: str, kubeconfig: str | None, context: str | None, namespace: str | None) -> None:
+def cluster_delete(
+    name: str, kubeconfig: str | None, context: str | None, namespace: str | None
+) -> None:
     """Delete a pipeline, its Jobs and their pods."""
     from k8sco.kube import pipelines
 
@@ -470,4 +467,4 @@ def controller(
     )
 
 
-COMMANDS = (apply, list_, rerun, stop, delete, controller)
+COMMANDS = (apply, list_, controller)

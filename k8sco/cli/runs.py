@@ -1,4 +1,6 @@
-"""``k8sco run``, ``k8sco logs`` and ``k8sco status``: local runs and what they left on disk."""
+"""``k8sco run``, ``logs``, ``status``, ``rerun``, ``stop`` and ``delete``: local runs, what they
+left on disk and the controls of a run in progress; given a pipeline's name, the last five act
+on the cluster (k8sco.cli.cluster)."""
 
 from __future__ import annotations
 
@@ -11,7 +13,14 @@ from pathlib import Path
 import click
 
 from k8sco.cli import output
-from k8sco.cli.cluster import cluster_logs, cluster_options, cluster_status
+from k8sco.cli.cluster import (
+    cluster_delete,
+    cluster_logs,
+    cluster_options,
+    cluster_rerun,
+    cluster_status,
+    cluster_stop,
+)
 from k8sco.cli.markdown import LogWriter
 from k8sco.engine import EXEC, Graph, State, evaluate
 from k8sco.errors import UsageError
@@ -231,3 +240,103 @@ def status(
         header += " (running)" if running else " (the runner is gone; the run did not finish)"
     click.echo(header)
     click.echo(output.status_text(graph, ev.states, recorded, now, output.node_docs(root)))
+    from k8sco.local import control
+
+    waiting = control.unanswered(run.path)
+    if waiting:  # a request its runner never took (it ended, or died, first)
+        click.echo(
+            f"{len(waiting)} request(s) not taken by the runner: "
+            + ", ".join(str(run.path / control.REQUESTS / w) for w in waiting)
+        )
+
+
+# --- controls: a local run in progress, or a cluster's Pipeline -----------------------------
+
+
+@click.command()
+@click.argument("args", nargs=-1, metavar="[PIPELINE] [NODE_PATH]")
+@click.option("--run", "run_id", metavar="ID", help="A local run id (default: the latest running).")
+@cluster_options
+def rerun(
+    args: tuple[str, ...],
+    run_id: str | None,
+    kubeconfig: str | None,
+    context: str | None,
+    namespace: str | None,
+) -> None:
+    """Run the failed and killed nodes under NODE_PATH (default /) again; done nodes stay done.
+
+    \b
+    k8sco rerun [/NODE_PATH]             the latest local run in progress (or --run ID)
+    k8sco rerun PIPELINE [/NODE_PATH]    a pipeline on the cluster
+
+    A local NODE_PATH starts with '/' (a pipeline's name never has one). A local run that
+    has finished is not run again: this says so and exits 2 (start a new one with k8sco run).
+    """
+    from k8sco.local import control
+
+    local = run_id is not None or not args or (len(args) == 1 and "/" in args[0])
+    if not local:
+        if len(args) > 2:
+            raise UsageError("give PIPELINE [NODE_PATH] (a cluster) or [/NODE_PATH] (a local run)")
+        cluster_rerun(args[0], args[1] if len(args) == 2 else "/", kubeconfig, context, namespace)
+        return
+    if len(args) > 1:
+        raise UsageError("a local run takes one NODE_PATH (--run picks the run)")
+    run = control.running_run(RUNS_DIR, run_id)
+    click.echo(control.rerun(run, args[0] if args else "/"))
+
+
+@click.command()
+@click.argument("pipeline", required=False)
+@click.option("--run", "run_id", metavar="ID", help="A local run id (default: the latest running).")
+@cluster_options
+def stop(
+    pipeline: str | None,
+    run_id: str | None,
+    kubeconfig: str | None,
+    context: str | None,
+    namespace: str | None,
+) -> None:
+    """Kill the running nodes and end the run; the record stays.
+
+    \b
+    k8sco stop            the latest local run in progress (or --run ID): as Ctrl-C in it
+    k8sco stop PIPELINE   a pipeline on the cluster
+    """
+    if pipeline is not None:
+        if run_id is not None:
+            raise UsageError("give PIPELINE (a cluster) or --run ID (a local run), not both")
+        cluster_stop(pipeline, kubeconfig, context, namespace)
+        return
+    from k8sco.local import control
+
+    click.echo(control.stop(control.running_run(RUNS_DIR, run_id)))
+
+
+@click.command()
+@click.argument("pipeline", required=False)
+@click.option("--run", "run_id", metavar="ID", help="A local run to delete (stopped first).")
+@cluster_options
+def delete(
+    pipeline: str | None,
+    run_id: str | None,
+    kubeconfig: str | None,
+    context: str | None,
+    namespace: str | None,
+) -> None:
+    """Delete a pipeline, its Jobs and their pods; or, with --run ID, a local run's directory.
+
+    \b
+    k8sco delete PIPELINE    a pipeline on the cluster
+    k8sco delete --run ID    .k8sco/runs/ID (a run in progress is stopped first)
+    """
+    if (pipeline is None) == (run_id is None):
+        raise UsageError("give PIPELINE (a cluster) or --run ID (a local run)")
+    if pipeline is not None:
+        cluster_delete(pipeline, kubeconfig, context, namespace)
+        return
+    from k8sco.local import control
+
+    assert run_id is not None
+    click.echo(control.delete(RUNS_DIR, run_id))

@@ -20,6 +20,8 @@ Layout under the store (S3 prefix; on a claim, the claim is already per namespac
 
     <prefix>/<namespace>/pipelines/<Pipeline uid>/data/   co.data.pipeline
     <prefix>/<namespace>/pipelines/<Pipeline uid>/logs/<job name>/<created>-<job uid>.log
+    <prefix>/<namespace>/pipelines/<Pipeline uid>/logs/<job name>/<created>-<job uid>.parts/N
+                                                          (a running Job's log, in chunks)
     <prefix>/<namespace>/user/                            co.data.user ("user" = namespace)
     <prefix>/users/<K8SCO_DATA_USER>/                     co.data.user when configured
 
@@ -125,6 +127,13 @@ def log_key(job_name: str, created: str = "", job_uid: str = "") -> str:
     if not job_uid:
         return f"logs/{job_name}/"
     return f"logs/{job_name}/{created}-{job_uid}.log"
+
+
+def log_parts_prefix(job_name: str, created: str, job_uid: str) -> str:
+    """Where the log of a running Job is written in chunks as the controller follows it
+    (kube/archive.py): ``<prefix><8-digit sequence>``, merged into :func:`log_key`'s one
+    object once the Job has ended."""
+    return f"logs/{job_name}/{created}-{job_uid}.parts/"
 
 
 def decorate_job(job: Mapping[str, Any], config: DataConfig, namespace: str, uid: str) -> Any:

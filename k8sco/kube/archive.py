@@ -16,11 +16,28 @@ never delays the next node's Job:
 - a deleted Pipeline (``deletionTimestamp``) has its root deleted from the store, then the
   finalizer removed; until then the API server keeps the object.
 
-The log is read once the container has ended: the kubelet serves only the current log
-file, so a node that wrote more than its rotation size (``containerLogMaxSize``, 10 MiB by
-default: kubernetes pkg/kubelet/kubeletconfig defaults) keeps only its last file in the
-archive. With a ``pvc:`` store the controller cannot reach the volume (it is mounted in the
-pipeline's namespace only): no archive and no finalizer; the data stays on the claim.
+Logs over the kubelet's rotation size. The kubelet rotates a container's log file at
+``containerLogMaxSize`` (10 MiB by default: kubernetes pkg/kubelet/apis/config/v1beta1
+defaults) and ``GET pods/log`` serves only the current file, so a log read once the container
+has ended keeps only its last file. A follow stream (``follow=true``) does not lose the
+rotated part: the kubelet reopens the new file when the old one is renamed
+(pkg/kubelet/kuberuntime/logs/logs.go, ``waitLogs``/``recreated``). So a follower thread
+per running Job (at most ``K8SCO_LOG_FOLLOW`` at once, default 100; 0: none) streams each
+pod's log as it is written and puts it in the store in chunks,
+``logs/<job>/<created>-<uid>.parts/<n>``: one when ``K8SCO_LOG_CHUNK_BYTES`` (default
+1 MiB) have gathered, when a line arrives ``K8SCO_LOG_FLUSH_SECONDS`` (default 10) after the
+last chunk, and when the stream ends. Once the Job has ended the archive task merges the
+chunks into the one ``.log`` object and deletes them. What is then still kept whole:
+
+- a log followed from its first line to its container's end, by one life of the controller;
+- otherwise (the controller restarted while the node ran, the stream broke, more Jobs ran
+  at once than followers), the chunks written so far, then a ``[k8sco]`` line saying so and
+  the pod's log as the kubelet serves it at the end, which may repeat lines of the chunks
+  and, past a rotation, has lost what was neither followed nor in the current file.
+
+A stream yields lines: a final line without a newline gets one. With a ``pvc:`` store the
+controller cannot reach the volume (it is mounted in the pipeline's namespace only): no
+archive and no finalizer; the data stays on the claim.
 """
 
 from __future__ import annotations
@@ -31,7 +48,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from k8sco.data.kube import (
@@ -41,8 +58,9 @@ from k8sco.data.kube import (
     FINALIZER,
     DataConfig,
     log_key,
+    log_parts_prefix,
 )
-from k8sco.data.stores import open_store
+from k8sco.data.stores import Store, open_store
 from k8sco.errors import ClusterError, Conflict, DataNotFound, K8scoError, NotFound
 from k8sco.kube.client import BACKGROUND, CORE, JOBS, MERGE_PATCH, PIPELINES
 from k8sco.render.constants import CONTAINER_NAME, PLURAL
@@ -51,6 +69,26 @@ if TYPE_CHECKING:
     from k8sco.kube.controller import Api
 
 log = logging.getLogger("k8sco.archive")
+
+ENV_FOLLOW = "K8SCO_LOG_FOLLOW"  # how many running Jobs' logs are followed at once
+ENV_CHUNK = "K8SCO_LOG_CHUNK_BYTES"
+ENV_FLUSH = "K8SCO_LOG_FLUSH_SECONDS"
+FOLLOW_WAIT = 60.0  # seconds the archive task waits for a follower to reach its stream's end
+RECONNECTS = 5  # a stream that breaks while the container runs is opened again this often
+
+
+@dataclass
+class _Follow:
+    """One running Job's follower thread and what it achieved."""
+
+    root: str
+    name: str
+    namespace: str
+    uid: str
+    created: str
+    ended: threading.Event = field(default_factory=threading.Event)  # the thread is done
+    job_ended: bool = False  # it saw the Job finished (an archive task will come)
+    complete: set[str] = field(default_factory=set)  # pod uids followed to their end
 
 
 @dataclass(frozen=True)
@@ -84,6 +122,14 @@ class Archiver:
     ) -> None:
         self.cluster, self.config, self.environ, self.clock = cluster, config, environ, clock
         self.workers = workers
+        # Following needs a streaming client (kube/client.py's Cluster); the unit tests'
+        # in-memory API has none, and then logs are read when each Job ends.
+        can_stream = callable(getattr(cluster, "stream", None))
+        self.follow_max = _setting(environ, ENV_FOLLOW, 100, int) if can_stream else 0
+        self.chunk_bytes = _setting(environ, ENV_CHUNK, 1 << 20, int)
+        self.flush_every = _setting(environ, ENV_FLUSH, 10.0, float)
+        self._follows: dict[str, _Follow] = {}  # Job uid -> its follower, while it runs
+        self._stop = threading.Event()
         self._queue: queue.Queue[_Task] = queue.Queue()
         self._lock = threading.Lock()
         self._pending: set[_Task] = set()
@@ -124,7 +170,11 @@ class Archiver:
         for job in jobs.values():
             jmeta = job.get("metadata") or {}
             juid = jmeta.get("uid", "")
-            if not juid or not _owned_by(job, uid) or not finished(job):
+            if not juid or not _owned_by(job, uid):
+                continue
+            if not finished(job):
+                if (job.get("status") or {}).get("active") and not jmeta.get("deletionTimestamp"):
+                    self._start_follow(job, root)
                 continue
             if not self.is_archived(job):
                 self._put(_archive_task(job, root))
@@ -161,12 +211,32 @@ class Archiver:
             return
         root = self.config.pipeline_root(meta.get("namespace", ""), owner)
         try:
-            self._archive(_archive_task(job, root))
+            self._archive(_archive_task(job, root), wait=5.0)
         except (K8scoError, OSError) as exc:
             self.failures += 1
             log.warning(
                 "job %s deleted before its log could be archived: %s", meta.get("name"), exc
             )
+
+    def _start_follow(self, job: Mapping[str, Any], root: str) -> None:
+        """A follower thread for a running Job (a thread start, no I/O: the controller's
+        thread calls this)."""
+        meta = job.get("metadata") or {}
+        uid = meta.get("uid", "")
+        with self._lock:
+            if uid in self._follows or len(self._follows) >= self.follow_max:
+                return
+            follow = _Follow(
+                root,
+                meta.get("name", ""),
+                meta.get("namespace", ""),
+                uid,
+                str(meta.get("creationTimestamp", "")),
+            )
+            self._follows[uid] = follow
+        threading.Thread(
+            target=self._follow, args=(follow,), daemon=True, name=f"follow:{follow.name}"
+        ).start()
 
     def _put(self, task: _Task) -> None:
         with self._lock:
@@ -178,6 +248,7 @@ class Archiver:
     # --- worker threads ----------------------------------------------------------------------
 
     def start(self, stop: threading.Event) -> list[threading.Thread]:
+        self._stop = stop
         threads = [
             threading.Thread(target=self._work, args=(stop,), daemon=True, name=f"archive:{i}")
             for i in range(self.workers)
@@ -243,18 +314,39 @@ class Archiver:
         except (Conflict, NotFound):
             return  # observed again on its next event
 
-    def _archive(self, task: _Task) -> None:
-        pods_path = self.cluster.ns_path(CORE, "pods", task.namespace)
+    def _pods(self, namespace: str, job: str, job_uid: str) -> list[dict[str, Any]]:
+        """The Job's pods, oldest first."""
+        pods_path = self.cluster.ns_path(CORE, "pods", namespace)
         pods = (
-            self.cluster.request("GET", pods_path, query={"labelSelector": f"job-name={task.name}"})
-            or {}
+            self.cluster.request("GET", pods_path, query={"labelSelector": f"job-name={job}"}) or {}
         ).get("items") or []
-        pods = [p for p in pods if _owned_by(p, task.uid)]
+        pods = [p for p in pods if _owned_by(p, job_uid)]
         pods.sort(key=lambda p: (p["metadata"].get("creationTimestamp", ""), p["metadata"]["name"]))
-        parts: list[bytes] = []
+        return pods
+
+    def _archive(self, task: _Task, wait: float = FOLLOW_WAIT) -> None:
+        pods_path = self.cluster.ns_path(CORE, "pods", task.namespace)
+        with self._lock:
+            follow = self._follows.get(task.uid)
+        # The stream ends as the container does: the Job has ended, so that is soon.
+        followed = follow is not None and follow.ended.wait(wait)
+        store = open_store(task.root, self.environ)
+        prefix = log_parts_prefix(task.name, task.created, task.uid)
+        chunks = store.list(prefix)
+        pods = self._pods(task.namespace, task.name, task.uid)
+        complete = follow.complete if follow is not None and followed else set()
+        parts: list[bytes] = [store.gets(key) for key in chunks]
         for pod in pods:
             pod_name = pod["metadata"]["name"]
-            if len(pods) > 1:
+            if pod["metadata"].get("uid") in complete:
+                continue
+            if chunks:
+                parts.append(
+                    f"[k8sco] the controller did not follow pod {pod_name}'s log to its end; "
+                    "its log as the kubelet serves it now follows (it may repeat lines above, "
+                    "and lacks what a log rotation took that was not followed)\n".encode()
+                )
+            elif len(pods) > 1:
                 parts.append(f"[k8sco] pod {pod_name}\n".encode())
             try:
                 text = self.cluster.request(
@@ -270,10 +362,14 @@ class Archiver:
                 continue
             data = text.encode() if isinstance(text, str) else bytes(text or b"")
             parts.append(data)
-        if not pods:
+        if not pods and not chunks:
             parts.append(b"[k8sco] the Job's pods were gone before its log was archived\n")
-        store = open_store(task.root, self.environ)
         store.puts(log_key(task.name, task.created, task.uid), b"".join(parts))
+        if chunks and (follow is None or followed):  # else its follower may still write
+            store.delete(prefix, recursive=True)
+        with self._lock:
+            if followed:
+                self._follows.pop(task.uid, None)
         with self._lock:
             self._archived.add(task.uid)
         self.archived_count += 1
@@ -285,6 +381,92 @@ class Archiver:
                 body=patch,
                 content_type=MERGE_PATCH,
             )
+
+    # --- followers: one thread per running Job --------------------------------------------
+
+    def _follow(self, follow: _Follow) -> None:
+        try:
+            self._follow_pods(follow)
+        except Exception as exc:  # the archive task reads what the kubelet still has
+            log.warning("following the log of job %s stopped: %s", follow.name, exc)
+        finally:
+            follow.ended.set()
+            with self._lock:
+                # Its slot is freed by the archive task, which needs what it achieved; a
+                # Job deleted while running (a stop) has none, nor has one archived already.
+                if not follow.job_ended or follow.uid in self._archived:
+                    self._follows.pop(follow.uid, None)
+
+    def _follow_pods(self, follow: _Follow) -> None:
+        store = open_store(follow.root, self.environ)
+        prefix = log_parts_prefix(follow.name, follow.created, follow.uid)
+        writer = _Chunks(store, prefix, len(store.list(prefix)), self)
+        if writer.seq:
+            # An earlier life of the controller followed this Job: it restarts from the top.
+            writer.note("the controller started following this log again; it may repeat lines")
+        jobs_path = f"{self.cluster.ns_path(JOBS, 'jobs', follow.namespace)}/{follow.name}"
+        seen: set[str] = set()
+        pause = 0.2
+        while not self._stop.is_set():
+            pods = self._pods(follow.namespace, follow.name, follow.uid)
+            for pod in pods:
+                pod_uid = pod["metadata"].get("uid", "")
+                if pod_uid in seen or not _container_started(pod):
+                    continue
+                seen.add(pod_uid)
+                if len(seen) > 1 or len(pods) > 1:
+                    writer.note(f"pod {pod['metadata']['name']}")
+                if self._follow_pod(follow, pod, writer):
+                    follow.complete.add(pod_uid)
+                pause = 0.2  # its Job ends soon after: look again promptly
+            try:
+                job = self.cluster.request("GET", jobs_path)
+            except NotFound:
+                return
+            meta = job.get("metadata") or {}
+            if meta.get("uid") != follow.uid or meta.get("deletionTimestamp"):
+                return
+            if follow.job_ended:
+                return  # after a last look at its pods: one may have started meanwhile
+            follow.job_ended = finished(job)
+            if follow.job_ended:
+                continue
+            self._stop.wait(pause)
+            pause = min(pause * 2, 5.0)
+
+    def _follow_pod(self, follow: _Follow, pod: Mapping[str, Any], writer: _Chunks) -> bool:
+        """Stream one pod's log into the store. Whether it was followed to the end of its
+        container (a stream that ends while the container runs is opened again)."""
+        name = pod["metadata"]["name"]
+        pods_path = self.cluster.ns_path(CORE, "pods", follow.namespace)
+        for attempt in range(RECONNECTS + 1):
+            if attempt:
+                writer.note(f"the log stream of pod {name} broke; it may repeat lines")
+            try:
+                for line in self.cluster.stream(  # type: ignore[attr-defined]
+                    f"{pods_path}/{name}/log",
+                    {"follow": "true", "container": CONTAINER_NAME},
+                ):
+                    writer.add(line + b"\n")
+            except ClusterError as exc:
+                log.info("log stream of pod %s: %s", name, exc)
+            writer.flush()
+            # Listed, not got: the controller's role lists pods and gets none (30-rbac.yaml).
+            current = next(
+                (
+                    p
+                    for p in self._pods(follow.namespace, follow.name, follow.uid)
+                    if p["metadata"].get("uid") == pod["metadata"].get("uid")
+                ),
+                None,
+            )
+            if current is None:
+                return False  # deleted (a stop): what it wrote before is in the store
+            if _container_ended(current):
+                return True
+            if self._stop.wait(0.5):
+                return False
+        return False
 
     def _expire(self, task: _Task) -> None:
         body = {**BACKGROUND, "preconditions": {"uid": task.uid}}
@@ -317,6 +499,67 @@ class Archiver:
             )
         except (Conflict, NotFound):
             return
+
+
+class _Chunks:
+    """A follower's buffer: written to the store as numbered chunks."""
+
+    def __init__(self, store: Store, prefix: str, seq: int, owner: Archiver) -> None:
+        self.store, self.prefix, self.seq, self.owner = store, prefix, seq, owner
+        self.buffer: list[bytes] = []
+        self.size = 0
+        self.last = owner.clock()
+
+    def add(self, data: bytes) -> None:
+        self.buffer.append(data)
+        self.size += len(data)
+        if (
+            self.size >= self.owner.chunk_bytes
+            or self.owner.clock() - self.last >= self.owner.flush_every
+        ):
+            self.flush()
+
+    def note(self, text: str) -> None:
+        self.add(f"[k8sco] {text}\n".encode())
+
+    def flush(self) -> None:
+        if not self.buffer:
+            return
+        self.store.puts(f"{self.prefix}{self.seq:08d}", b"".join(self.buffer))
+        self.seq += 1
+        self.buffer, self.size, self.last = [], 0, self.owner.clock()
+
+
+def _container_started(pod: Mapping[str, Any]) -> bool:
+    """The node's container is running or has run: its log can be streamed (a waiting one
+    answers 400)."""
+    for cs in (pod.get("status") or {}).get("containerStatuses") or ():
+        if cs.get("name") == CONTAINER_NAME:
+            state = cs.get("state") or {}
+            return bool(state.get("running") or state.get("terminated"))
+    return False
+
+
+def _container_ended(pod: Mapping[str, Any]) -> bool:
+    if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+        return True
+    for cs in (pod.get("status") or {}).get("containerStatuses") or ():
+        if cs.get("name") == CONTAINER_NAME:
+            return bool((cs.get("state") or {}).get("terminated"))
+    return False
+
+
+def _setting(environ: Mapping[str, str], name: str, default: Any, kind: type) -> Any:
+    text = environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = kind(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise K8scoError(f"{name}={text!r}: give a number >= 0")
+    return value
 
 
 def _archive_task(job: Mapping[str, Any], root: str) -> _Task:
@@ -353,7 +596,16 @@ def read_archived_log(pipeline: Mapping[str, Any], job: str, environ: Mapping[st
         # No store, no archive: nothing to read (DataNotFound), not a failure to read one.
         raise DataNotFound("the pipeline has no data store, so no log archive")
     store = open_store(root, environ)
-    runs = store.list(log_key(job))
+    keys = store.list(log_key(job))
+    # A run's log: its merged ``.log``, or while it runs (or if it was stopped) its chunks.
+    runs = sorted(
+        {k[: -len(".log")] if k.endswith(".log") else k.split(".parts/")[0] for k in keys}
+    )
     if not runs:
         raise DataNotFound(f"no archived log of job/{job} in {root}")
-    return store.gets(runs[-1])
+    last = runs[-1]
+    if f"{last}.log" in keys:
+        return store.gets(f"{last}.log")
+    return b"".join(
+        store.gets(k) for k in sorted(k for k in keys if k.startswith(f"{last}.parts/"))
+    )

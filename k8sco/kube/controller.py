@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from k8sco import lazy
-from k8sco.data.kube import DataConfig, decorate_job
+from k8sco.data.kube import FINALIZER, DataConfig, decorate_job
 from k8sco.engine import EXEC, Graph, NodeState, State
 from k8sco.errors import ClusterError, Conflict, Gone, K8scoError, NotFound, PipelineError
 from k8sco.kube import secrets
@@ -45,6 +45,7 @@ from k8sco.kube.archive import Archiver
 from k8sco.kube.client import BACKGROUND, CORE, JOBS, MERGE_PATCH, PIPELINES
 from k8sco.kube.lease import LeaderElector
 from k8sco.kube.overflow import StatusStore, load_tree
+from k8sco.kube.retention import Retention, delete_finished
 from k8sco.lazy import refuse_on_cluster
 from k8sco.reconcile import Event, Reconciliation, reconcile
 from k8sco.reconcile.decide import problem_events
@@ -179,6 +180,7 @@ class Stats:
     events: int = 0
     errors: int = 0
     probes: int = 0
+    pipelines_deleted: int = 0
 
 
 @dataclass(frozen=True)
@@ -212,12 +214,15 @@ class Controller:
         probes_per_second: float = 10.0,
         data: DataConfig | None = None,
         lazy_on_cluster: bool | None = None,
+        retention: Retention | None = None,
     ) -> None:
         self.cluster = cluster
         # co.Lazy expanded here (K8SCO_LAZY_CLUSTER=1) rather than refused (k8sco/lazy.py).
         self.lazy = lazy.cluster_enabled() if lazy_on_cluster is None else lazy_on_cluster
         self.data = data  # co.data's store: Jobs' env, log archives (kube/archive.py)
         self.archive = Archiver(cluster, data, os.environ, clock=clock) if data else None
+        # How long a finished Pipeline is kept (kube/retention.py); None: for ever.
+        self.retention = retention
         self.overflow = StatusStore(cluster)  # the status ConfigMaps (kube/overflow.py)
         self.namespaces: list[str | None] = (
             [None]
@@ -506,9 +511,45 @@ class Controller:
             self._wake(key, min(wakes))
         if result.finished:
             self.finished.add(key)
+            self._retire(key, pipeline, jobs, result, now)
         else:
             self.finished.discard(key)
         return result
+
+    def _retire(
+        self,
+        key: Key,
+        pipeline: Mapping[str, Any],
+        jobs: Mapping[str, Mapping[str, Any]],
+        result: Reconciliation,
+        now: float,
+    ) -> None:
+        """Delete a finished Pipeline past its retention (kube/retention.py); its Jobs and
+        pods follow by garbage collection of their owner."""
+        at = self.retention.expiry(pipeline) if self.retention is not None else None
+        if at is None:
+            return
+        if now < at:
+            self._wake(key, at)
+            return
+        if result.status is not None:
+            return  # judged on the version this status write makes (its watch event)
+        archive = self.archive
+        if (
+            archive is not None
+            and archive.archives
+            and (
+                FINALIZER not in (pipeline["metadata"].get("finalizers") or [])
+                or any(not archive.is_archived(job) for job in jobs.values())
+            )
+        ):
+            # Not before its store is known to be deleted with it (the finalizer) and every
+            # log is in the store: each step's write is a watch event that brings this back.
+            return
+        if not delete_finished(self.cluster, pipeline):
+            return  # gone, or changed since (a rerun): judged again on its next event
+        self.stats.pipelines_deleted += 1
+        log.info("%s/%s: deleted, finished more than its retention ago", *key)
 
     # --- co.Lazy ----------------------------------------------------------------------------
 

@@ -28,6 +28,7 @@ from k8sco.errors import UsageError
 from k8sco.kube.client import Cluster
 from k8sco.kube.controller import Controller
 from k8sco.kube.lease import ALL_NAMESPACES, LeaderElector
+from k8sco.kube.retention import Retention
 from k8sco.render.constants import LEASE_NAME, SYSTEM_NAMESPACE
 
 WATCH_ENV = "K8SCO_WATCH_NAMESPACES"
@@ -88,7 +89,12 @@ def run(settings: ControllerSettings) -> None:
         me,
         namespaces=watched,
     )
-    ctl = Controller(cluster, watched, data=DataConfig.from_env(os.environ))
+    ctl = Controller(
+        cluster,
+        watched,
+        data=DataConfig.from_env(os.environ),
+        retention=Retention.from_env(os.environ),
+    )
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: ctl.stop.set())
     if settings.health_port is not None:

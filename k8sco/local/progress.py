@@ -73,6 +73,10 @@ class PlainProgress:
     def event(self, path: str, rec: NodeState, now: float) -> None:
         self._write(event_line(path, rec, now) + "\n")
 
+    def note(self, text: str, now: float) -> None:
+        """A line about the run itself (a request taken: k8sco.local.control)."""
+        self._write(f"[{clock(now)}] {text}\n")
+
     def tick(self, evaluation: Answers, recorded: Mapping[str, NodeState], now: float) -> None:
         pass
 

@@ -9,6 +9,8 @@
             tree.json     the serialized tree (Node.serialize)
             states.json   the recorded state of every Exec node, rewritten as they change
             logs/<name>.log   stdout and stderr of one Exec node
+            requests/<id>.json        a request to the runner (k8sco.local.control)
+            requests/done/<id>.json   and its answer
 
 Every write goes to a temporary file that then replaces the real one (``os.replace``), so a
 reader, or a runner that died half-way, never sees a torn file. Files are not fsynced: that
@@ -75,6 +77,10 @@ class EncodedStates:
 
     def set(self, path: str, record: Mapping[str, object]) -> None:
         self._parts[path] = json.dumps(path) + ":" + json.dumps(record, separators=(",", ":"))
+
+    def drop(self, path: str) -> None:
+        """No record for ``path`` any more (a node put back to pending by a rerun)."""
+        self._parts.pop(path, None)
 
     def json(self) -> str:
         return "{" + ",".join(self._parts.values()) + "}"

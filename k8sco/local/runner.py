@@ -7,6 +7,11 @@ each transition through the engine's transition functions, write the states (bat
 ``_write_states``), and sleep until a child exits, a deadline passes or a signal arrives.
 Ctrl-C (SIGINT or SIGTERM) stops every running node, records it ``killed`` and ends the run.
 
+A run in progress also takes requests through its run directory (:mod:`k8sco.local.control`:
+``k8sco rerun``, ``k8sco stop`` and the web UI's buttons), looked for every REQUEST_POLL
+seconds: ``stop`` is Ctrl-C; ``rerun PATH`` puts the failed and killed Exec nodes under PATH
+back to pending (``engine.reset``, through the incremental engine), as on a cluster.
+
 No process of a run outlives it: a node's process group is killed when the node ends, and
 at the end of the run (Ctrl-C included) a guardian process kills the groups left and every
 process whose environment holds the run's ``K8SCO_RUN_TOKEN``, including those that left
@@ -40,7 +45,7 @@ from k8sco.data.local import ENV_PIPELINE, local_data_env
 from k8sco.engine import Graph, NodeState, State
 from k8sco.errors import PipelineError, RunError
 from k8sco.incremental import Incremental
-from k8sco.local import guardian, processes
+from k8sco.local import control, guardian, processes
 from k8sco.local import secrets as local_secrets
 from k8sco.local.progress import PlainProgress, Progress
 from k8sco.local.rundir import RUNS_DIR, EncodedStates, RunDir
@@ -56,6 +61,9 @@ STATE_WRITE_INTERVAL = 0.1
 STATE_WRITE_SHARE = 0.05
 TIMEOUT, KILLED = "timeout", "killed"
 EXIT_INTERRUPTED = 130
+# Seconds between looks for requests in the run directory (one scandir of a small folder):
+# an answer takes at most this long when nothing else wakes the loop.
+REQUEST_POLL = 0.2
 RUN_LABEL = "k8sco.io/run"  # on the containers of a docker-mode run: the run id
 NODE_LABEL = "k8sco.io/node-path"  # and the node's path
 
@@ -137,6 +145,7 @@ class _Runner:
         self.handled_interrupts = 0
         self.dirty = False
         self.write_due = 0.0  # when states.json may next be rewritten
+        self.requests_due = 0.0  # when the requests folder is next looked at
         self.waiter = processes.Waiter()
         self.dispatcher = processes.dispatcher_argv()
         base_env = dict(os.environ)
@@ -162,6 +171,7 @@ class _Runner:
             if self.spec.images is not None:
                 self._remove_containers()
             self.waiter.close()
+            self._refuse_requests()
             self.progress.close()
             finished = time.time()
             final = self.inc.snapshot(finished)
@@ -196,6 +206,9 @@ class _Runner:
     def _loop(self) -> None:
         while True:
             now = time.time()
+            if now >= self.requests_due:
+                self._requests(now)
+                self.requests_due = now + REQUEST_POLL
             ev = self.inc.evaluation(now, self._room())
             for path in ev.expired:
                 self._stop(path, TIMEOUT, now)
@@ -221,9 +234,57 @@ class _Runner:
                 )
             if self.dirty:  # wake up to write them, when no child exits before
                 deadline = self.write_due if deadline is None else min(deadline, self.write_due)
+            due = self.requests_due
+            deadline = due if deadline is None else min(deadline, due)
             for pid in self.waiter.wait(self._timeout(deadline, now)):
                 self._reap(pid)
             self._escalate(time.time())
+
+    # --- requests (k8sco.local.control) ----------------------------------------------------
+
+    def _requests(self, now: float) -> None:
+        for req in control.pending(self.rundir.path):
+            if req.action == "stop":
+                # As Ctrl-C (a second one: no more grace); handled by the loop right after.
+                self.interrupts += 1
+                ok, message = True, f"run {self.rundir.run_id}: stopping"
+            elif req.action == "rerun":
+                ok, message = self._rerun(req.path, now)
+            else:
+                ok, message = False, f"unknown request {req.action!r}: rerun or stop"
+            control.answer(req, ok, message)
+
+    def _rerun(self, node_path: str, now: float) -> tuple[bool, str]:
+        run_id = self.rundir.run_id
+        if self.interrupts:
+            return False, f"run {run_id} is stopping; it cannot rerun nodes"
+        path = "/" + node_path.strip("/") if node_path != "/" else "/"
+        if path not in self.graph.index:
+            return False, f"run {run_id} has no node {node_path!r}"
+        failed = [
+            self.graph.paths[i]
+            for i in self.graph.subtree(path)
+            if self.graph.kinds[i] == engine.EXEC
+            and self.recorded.get(self.graph.paths[i], engine.PENDING).state.failed
+        ]
+        self.inc.reset(path)
+        for p in failed:
+            del self.recorded[p]
+            self.state_dicts.drop(p)
+        if failed:
+            self.dirty = True
+            self.write_due = now  # the page and `k8sco status` see them pending at once
+            note = getattr(self.progress, "note", None)
+            if note is not None:
+                note(f"rerun {path}: {len(failed)} failed or killed node(s) back to pending", now)
+        return True, (
+            f"run {run_id}: rerunning failed and killed nodes under {path} ({len(failed)})"
+        )
+
+    def _refuse_requests(self) -> None:
+        """Answer what came in after the last look: the run has ended."""
+        for req in control.pending(self.rundir.path):
+            control.answer(req, False, f"run {self.rundir.run_id} has ended before taking it")
 
     def _write_states(self, now: float) -> None:
         """Rewrite states.json (atomically: a reader, or a run killed since, sees the last

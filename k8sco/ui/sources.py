@@ -3,16 +3,15 @@ a cluster. Each source lists its pipelines, opens one (its tree, once), reads it
 waits for them to change, streams a node's log and carries out the controls.
 
 A pipeline is named by a reference string: ``local:<run id>`` or ``kube:<namespace>/<name>``.
-Controls go through the code the CLI runs: :mod:`k8sco.kube.pipelines` for a cluster; for a
-local run in progress, ``stop`` is the runner's own Ctrl-C handling (SIGTERM to the runner
-recorded in states.json), the same as pressing Ctrl-C in its terminal.
+Controls go through the code the CLI runs: :mod:`k8sco.kube.pipelines` for a cluster,
+:mod:`k8sco.local.control` for a local run (rerun and stop are requests its runner takes
+through the run directory, as from ``k8sco rerun`` and ``k8sco stop``; delete removes the
+run's directory, stopping a run in progress first, as ``k8sco delete --run``).
 """
 
 from __future__ import annotations
 
 import copy
-import os
-import signal
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -73,7 +72,7 @@ def check_path(opened: Opened, path: str) -> str:
 class LocalRuns:
     """The runs under ``base`` (``.k8sco/runs`` of the directory ``k8sco ui`` started in)."""
 
-    controls = ("stop",)
+    controls = ("rerun", "stop", "delete")
 
     def __init__(self, base: Path) -> None:
         self.base = Path(base)
@@ -218,22 +217,21 @@ class LocalRuns:
             stop.wait(POLL)
 
     def control(self, run_id: str, action: str, path: str) -> str:
-        if action != "stop":
-            raise UsageError(
-                f"a local run accepts stop only (not {action}); run it again with k8sco run"
-            )
+        from k8sco.local import control
+
         run = self._run(run_id)
-        _, info = run.states()
-        pid = info.get("runner_pid")
-        if info.get("finished") is not None or not alive(pid) or not isinstance(pid, int):
-            raise UsageError(f"run {run_id} is not running")
-        if not _started_by(pid, float(run.meta.get("started") or 0)):
-            # The runner died without a word (SIGKILL) and its pid went to another process.
-            raise UsageError(f"run {run_id} is not running (its runner is gone)")
-        # What Ctrl-C in the runner's terminal does (k8sco/local/runner.py: SIGINT and SIGTERM
-        # both kill the running nodes and record them as killed).
-        os.kill(pid, signal.SIGTERM)
-        return f"run {run_id}: stopping"
+        if action == "rerun":
+            return control.rerun(control.running_run(self.base, run_id), path)
+        if action == "stop":
+            return control.stop(control.running_run(self.base, run_id))
+        if action == "delete":
+            message = control.delete(self.base, run.run_id)
+            with self._lock:
+                self._opened.pop(run_id, None)
+                self._snapshots.pop(run_id, None)
+                self._summaries.pop(run_id, None)
+            return message
+        raise UsageError(f"unknown control {action!r}: rerun, stop or delete")
 
 
 def _mtime(file: Path) -> int:
@@ -242,25 +240,6 @@ def _mtime(file: Path) -> int:
     except OSError:
         return 0
     return st.st_mtime_ns ^ st.st_size << 1 ^ st.st_ino << 2
-
-
-def _started_by(pid: int, when: float) -> bool:
-    """Whether process ``pid`` was already running at ``when`` (seconds since the epoch): a
-    run's runner was, a process that later got the pid of a dead runner was not. Read from
-    /proc (proc(5): field 22 of /proc/PID/stat, ticks after boot; btime in /proc/stat);
-    where there is no /proc, the pid is trusted."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        boot = next(
-            float(line.split()[1])
-            for line in Path("/proc/stat").read_text().splitlines()
-            if line.startswith("btime ")
-        )
-    except (OSError, StopIteration, ValueError, IndexError):
-        return True
-    fields = stat[stat.rindex(")") + 2 :].split()
-    started = boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")
-    return started <= when + 1.0  # btime is whole seconds
 
 
 def _size(file: Path) -> int:

@@ -20,8 +20,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fakecluster import FakeCluster
+
+from k8sco.kube.client import Cluster
+from k8sco.render.crd import crd
 
 REPO = Path(__file__).resolve().parents[2]
+BIN = str(Path(sys.executable).parent)
 KEYS = {"AWS_ACCESS_KEY_ID": "k8sco-test", "AWS_SECRET_ACCESS_KEY": "k8sco-test-secret"}
 
 
@@ -86,3 +91,20 @@ def bucket(s3_env: dict[str, str], request: pytest.FixtureRequest) -> str:
 def k8sco_bin(name: str) -> str:
     """A console script of k8sco's venv (next to the interpreter running the tests)."""
     return str(Path(sys.executable).parent / name)
+
+
+@pytest.fixture
+def fake(tmp_path: Path) -> Iterator[tuple[FakeCluster, Cluster, Path]]:
+    """A fake cluster whose pods run with k8sco's scripts on PATH, without the test
+    environment's S3 settings and keys (a pod gets those from its Job only)."""
+    env = dict(os.environ)
+    for name in (*KEYS, "K8SCO_DATA_PIPELINE", "K8SCO_DATA_USER", "K8SCO_S3_ENDPOINT"):
+        env.pop(name, None)  # a pod gets these from its Job only
+    env["PATH"] = BIN + os.pathsep + env.get("PATH", "")  # the image's k8sco scripts
+    with FakeCluster(path_map={"/app": str(tmp_path)}, base_env=env, gc_delay=0) as cluster:
+        cluster.create(crd())
+        kubeconfig = tmp_path / "kubeconfig"
+        cluster.write_kubeconfig(kubeconfig)
+        client = Cluster(str(kubeconfig))
+        yield cluster, client, kubeconfig
+        client.close()

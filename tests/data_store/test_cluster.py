@@ -16,7 +16,6 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +35,6 @@ from k8sco.errors import NotFound
 from k8sco.kube import pipelines
 from k8sco.kube.client import Cluster
 from k8sco.kube.controller import Controller
-from k8sco.render.crd import crd
 from k8sco.render.names import job_name
 from k8sco.render.pipeline import render_pipeline
 
@@ -44,21 +42,6 @@ from .conftest import KEYS
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = str(Path(sys.executable).parent)
-
-
-@pytest.fixture
-def fake(tmp_path: Path) -> Iterator[tuple[FakeCluster, Cluster, Path]]:
-    env = dict(os.environ)
-    for name in (*KEYS, "K8SCO_DATA_PIPELINE", "K8SCO_DATA_USER", "K8SCO_S3_ENDPOINT"):
-        env.pop(name, None)  # a pod gets these from its Job only
-    env["PATH"] = BIN + os.pathsep + env.get("PATH", "")  # the image's k8sco scripts
-    with FakeCluster(path_map={"/app": str(tmp_path)}, base_env=env, gc_delay=0) as cluster:
-        cluster.create(crd())
-        kubeconfig = tmp_path / "kubeconfig"
-        cluster.write_kubeconfig(kubeconfig)
-        client = Cluster(str(kubeconfig))
-        yield cluster, client, kubeconfig
-        client.close()
 
 
 def _tree() -> co.Serial:

@@ -1,7 +1,8 @@
 """The page in a real browser (headless Chromium, installed by apt-get when missing): the
 list shows a local run in progress, its tree shows the nodes' states, a click on a node
 shows its detail and its log followed live, with a <ConductoMarkdown> block rendered as
-elements (its HTML kept as text), and the node goes from running to done on the page. On
+elements (its HTML kept as text), a failed node's rerun pressed on the page runs it again
+while the run goes on, and a node goes from running to done on the page. On
 the fake cluster: a Pipeline's tree with its Jobs, a failed node's log from its pod, and
 its rerun pressed on the page, after which it runs again and passes."""
 
@@ -105,6 +106,18 @@ def test_the_page_shows_a_live_run_its_tree_and_a_nodes_log(tmp_path: Path) -> N
             params = driver.find_element(By.ID, "d-params").text
             assert "env.STAGE ci /" in params and "env.LEVEL 2 /work" in params
             assert driver.find_element(By.ID, "d-command").text.startswith("echo plain;")
+
+            # Rerun the failed node of the run in progress from the page: it runs again.
+            row(driver, "/work/fails").click()
+            wait(driver, "the failed node's log", lambda: "broken" in log.text)
+            driver.find_element(By.ID, "d-rerun").click()
+            wait(
+                driver,
+                "the rerun's answer",
+                lambda: "under /work/fails (1)" in driver.find_element(By.ID, "toast").text,
+            )
+            fails_log = runs / run_id / "logs" / "work.fails.log"
+            wait(driver, "a second attempt", lambda: fails_log.read_text() == "broken\n" * 2)
 
             row(driver, "/work/waits").click()
             wait(driver, "the running node's log", lambda: "waiting" in log.text)

@@ -29,7 +29,7 @@ def test_a_control_without_the_pages_token_is_refused(tmp_path: Path) -> None:
         status, answer = post(
             base(srv) + CONTROL, body, {"X-K8sco-Token": srv.settings.control_token}
         )
-        assert status == 400 and "is not running" in answer["error"]
+        assert status == 400 and "has finished" in answer["error"]
 
 
 def test_a_control_from_another_origin_or_as_a_form_is_refused(tmp_path: Path) -> None:
@@ -47,7 +47,7 @@ def test_a_control_from_another_origin_or_as_a_form_is_refused(tmp_path: Path) -
         )
         assert status == 415
         status, answer = post(base(srv) + CONTROL, body, {**token, "Origin": base(srv)})
-        assert status == 400 and "is not running" in answer["error"]  # same origin: accepted
+        assert status == 400 and "has finished" in answer["error"]  # same origin: accepted
 
 
 def test_a_foreign_host_name_is_refused_even_for_reading(tmp_path: Path) -> None:

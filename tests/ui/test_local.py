@@ -1,5 +1,6 @@
 """``k8sco ui`` over local runs: the list, a tree and its states, a node's detail and log,
-live updates pushed while a run goes on, and stop for a run in progress."""
+live updates pushed while a run goes on, and the controls: rerun and stop for a run in
+progress, delete."""
 
 from __future__ import annotations
 
@@ -150,7 +151,7 @@ def test_states_and_the_log_are_pushed_while_the_run_goes_on(tmp_path: Path) -> 
 
 
 @pytest.mark.slow
-def test_stop_kills_a_local_run_in_progress(tmp_path: Path) -> None:
+def test_rerun_stop_and_delete_a_local_run(tmp_path: Path) -> None:
     proc = start_run(tmp_path)
     try:
         runs = tmp_path / ".k8sco" / "runs"
@@ -163,12 +164,28 @@ def test_stop_kills_a_local_run_in_progress(tmp_path: Path) -> None:
             events = Events(f"{base(srv)}/api/events/tree?p={ref}")
             events.until("states", lambda s: s["states"][4] == "r")
             token = srv.settings.control_token
+            run_id = ref.partition(":")[2]
+            log = runs / run_id / "logs" / "work.fails.log"
+            assert log.read_text() == "broken\n"
             status, body = post(
                 base(srv) + "/api/control",
-                {"p": ref, "action": "rerun", "path": "/"},
+                {"p": ref, "action": "rerun", "path": "/work/nope"},
                 {"X-K8sco-Token": token},
             )
-            assert status == 400 and "accepts stop only" in body["error"]
+            assert status == 400 and f"run {run_id} has no node '/work/nope'" in body["error"]
+            status, body = post(
+                base(srv) + "/api/control",
+                {"p": ref, "action": "rerun", "path": "/work/fails"},
+                {"X-K8sco-Token": token},
+            )
+            assert status == 200, body
+            assert body["message"] == (
+                f"run {run_id}: rerunning failed and killed nodes under /work/fails (1)"
+            )
+            deadline = time.monotonic() + 60
+            while log.read_text() != "broken\nbroken\n":  # it ran again (and failed again)
+                assert time.monotonic() < deadline and proc.poll() is None
+                time.sleep(0.05)
             status, body = post(
                 base(srv) + "/api/control", {"p": ref, "action": "stop"}, {"X-K8sco-Token": token}
             )
@@ -183,7 +200,24 @@ def test_stop_kills_a_local_run_in_progress(tmp_path: Path) -> None:
                 {"p": ref, "action": "stop"},
                 {"X-K8sco-Token": srv.settings.control_token},
             )
-            assert status == 400 and "is not running" in body["error"]
+            assert status == 400 and "has finished" in body["error"]
+            status, body = post(
+                base(srv) + "/api/control",
+                {"p": ref, "action": "rerun", "path": "/work/fails"},
+                {"X-K8sco-Token": srv.settings.control_token},
+            )
+            assert status == 400 and "has finished" in body["error"]
+            assert log.read_text() == "broken\nbroken\n"
+            status, body = post(
+                base(srv) + "/api/control",
+                {"p": ref, "action": "delete"},
+                {"X-K8sco-Token": srv.settings.control_token},
+            )
+            assert status == 200 and body["message"] == f"run {run_id} deleted"
+            assert not (runs / run_id).exists()
+            events = Events(base(srv) + "/api/events/list")
+            assert events.until("list")["pipelines"] == []
+            events.close()
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)

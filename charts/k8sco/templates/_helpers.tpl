@@ -45,6 +45,12 @@ app.kubernetes.io/component: controller
 - apiGroups: ["k8sco.io"]
   resources: ["pipelines"]
   verbs: ["patch"]
+# With a retention (K8SCO_PIPELINE_TTL or the k8sco.io/pipeline-ttl annotation), it deletes
+# a finished Pipeline that long after its completionTime, and only then, once every log is
+# archived; its Jobs follow by garbage collection (kube/retention.py).
+- apiGroups: ["k8sco.io"]
+  resources: ["pipelines"]
+  verbs: ["delete"]
 # No API call: Jobs carry ownerReferences with blockOwnerDeletion, which the
 # OwnerReferencesPermissionEnforcement admission plugin allows only with this right
 # (kubernetes plugin/pkg/admission/gc/gc_admission.go).

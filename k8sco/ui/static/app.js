@@ -392,7 +392,9 @@
     b.addEventListener("click", async () => {
       if (!view) return;
       const action = b.dataset.action;
-      if (action === "delete" && !confirm("Delete " + view.ref + ", its Jobs and their pods?")) return;
+      const what = view.ref.indexOf("local:") === 0
+        ? " and its run directory (a run in progress is stopped first)?" : ", its Jobs and their pods?";
+      if (action === "delete" && !confirm("Delete " + view.ref + what)) return;
       try { toast(await control(action, view.ref, "/")); } catch (e) { toast(e.message, true); }
       if (action === "delete") location.hash = "#/";
     });
@@ -429,7 +431,9 @@
     $("d-command").textContent = "";
     document.querySelector("#d-params tbody").textContent = "";
     $("d-log").textContent = "";
-    $("d-rerun").hidden = readOnly || view.controls.indexOf("rerun") < 0;
+    // A finished local run is not run again (k8sco rerun says so); a cluster's Pipeline is.
+    const ended = view.ref.indexOf("local:") === 0 && !view.live;
+    $("d-rerun").hidden = readOnly || view.controls.indexOf("rerun") < 0 || ended;
     const exec = view.kinds[i] === "E";
     $("d-log-title").hidden = !exec;
     $("d-log").hidden = !exec;
