@@ -248,12 +248,14 @@ def remove_containers(labels: Mapping[str, str], client: docker.DockerClient | N
     """
     engine = client or connect(RunError)
     try:
-        found = engine.containers.list(
+        # One list call: the high-level list inspects each container afterwards, which
+        # fails for one that its own shim removed in between.
+        found = engine.api.containers(
             all=True, filters={"label": [f"{k}={v}" for k, v in labels.items()]}
         )
         for container in found:
             with contextlib.suppress(docker.errors.APIError):
-                container.remove(force=True)
+                engine.api.remove_container(container["Id"], force=True)
     finally:
         if client is None:
             engine.close()
