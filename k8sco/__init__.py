@@ -12,11 +12,9 @@
 The names below are the public API; everything else is private.
 """
 
-# Conducto's `co.util` (magic_doc and the make*nodes helpers) is reachable as `co.util`,
-# its `co.api` (Secrets) as `co.api`, and its `co.data` (pipeline, user) as `co.data`.
-from k8sco import api, data, util
+import typing
+
 from k8sco._version import __version__
-from k8sco.data import perm_data, temp_data
 from k8sco.errors import (
     DecodeError,
     K8scoError,
@@ -27,9 +25,45 @@ from k8sco.errors import (
     UsageError,
 )
 from k8sco.image import Image
-from k8sco.lazy import Lazy, lazy_py, lazy_shell
 from k8sco.secrets import SecretRef
 from k8sco.tree import Exec, Node, Parallel, Serial
+
+if typing.TYPE_CHECKING:
+    from k8sco import api, data, util
+    from k8sco.data import perm_data, temp_data
+    from k8sco.lazy import Lazy, lazy_py, lazy_shell
+
+# Conducto's `co.util`, `co.api` and `co.data` (modules) and `co.Lazy` are loaded on first
+# use (PEP 562): `k8sco call`, which imports this package once per node, never needs them.
+_ON_DEMAND = {
+    "api": ("k8sco.api", None),
+    "data": ("k8sco.data", None),
+    "util": ("k8sco.util", None),
+    "perm_data": ("k8sco.data", "perm_data"),
+    "temp_data": ("k8sco.data", "temp_data"),
+    "Lazy": ("k8sco.lazy", "Lazy"),
+    "lazy_py": ("k8sco.lazy", "lazy_py"),
+    "lazy_shell": ("k8sco.lazy", "lazy_shell"),
+}
+
+
+def __getattr__(name: str) -> object:
+    try:
+        module_name, attr = _ON_DEMAND[name]
+    except KeyError:
+        raise AttributeError(f"module 'k8sco' has no attribute {name!r}") from None
+    import importlib
+
+    value: object = importlib.import_module(module_name)
+    if attr is not None:
+        value = getattr(value, attr)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_ON_DEMAND))
+
 
 __all__ = [
     "DecodeError",
