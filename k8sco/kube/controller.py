@@ -445,26 +445,29 @@ class Controller:
         problems = before[1] if before is not None and before[0] == mark else {}
         waiting, probe_wake = self._waiting(key, pipeline, jobs, now)
         failures = self._failures(key, compiled.graph, pipeline, view, jobs)
-        result = reconcile(
-            compiled.graph,
-            view,
-            {**jobs, **held},
-            now,
-            problems=problems,
-            waiting=waiting,
-            limits=self.limits,
-            failures=failures,
-            start_timeouts=compiled.start_timeouts,
-        )
+
+        def decide(jobs: Mapping[str, Any], problems: Mapping[str, Problem]) -> Reconciliation:
+            result = reconcile(
+                compiled.graph,
+                view,
+                {**jobs, **held},
+                now,
+                problems=problems,
+                waiting=waiting,
+                limits=self.limits,
+                failures=failures,
+                start_timeouts=compiled.start_timeouts,
+            )
+            return result if step is None else self._against(stored_view, step, result)
+
+        result = decide(jobs, problems)
         self.stats.reconciles += 1
-        if step is not None:
-            result = self._against(stored_view, step, result)
-            if step.changed:
-                # No Job before the status write that records the new tree (and re-keys
-                # status.nodes to it) has landed: a Job is created only for a node that a
-                # controller started at any later moment finds in the tree.
-                result = dataclasses.replace(result, create=[])
-                self._wake(key, now)
+        if step is not None and step.changed:
+            # No Job before the status write that records the new tree (and re-keys
+            # status.nodes to it) has landed: a Job is created only for a node that a
+            # controller started at any later moment finds in the tree.
+            result = dataclasses.replace(result, create=[])
+            self._wake(key, now)
         outcome = self._create(pipeline, compiled, result.create, result.problems, now)
         seen = dict(result.problems)
         seen.update({p: v for p, v in outcome.items() if v is not None})
@@ -475,19 +478,7 @@ class Controller:
             after.update({p: v for p, v in outcome.items() if v is not None})
             with self._cond:
                 jobs = dict(self.jobs.get(key, {}))
-            result = reconcile(
-                compiled.graph,
-                view,
-                {**jobs, **held},
-                now,
-                problems=after,
-                waiting=waiting,
-                limits=self.limits,
-                failures=failures,
-                start_timeouts=compiled.start_timeouts,
-            )
-            if step is not None:
-                result = self._against(stored_view, step, result)
+            result = decide(jobs, after)
             if set(result.create) - set(outcome):
                 self._wake(key, now)
         if result.problems:
