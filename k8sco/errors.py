@@ -20,7 +20,8 @@ translated where they enter k8sco, with ``raise ... from``.
     ├── BuildError                  an image that could not be built, pushed or loaded: exit 2
     ├── DataError                   co.data: a store that refused or failed a request, a bad
     │   │                           name, no store configured
-    │   └── DataNotFound            (also FileNotFoundError) no object under that name
+    │   ├── DataNotFound            (also FileNotFoundError) no object under that name
+    │   └── DataConfigError         (also UsageError) a store setting that is not valid: exit 2
     └── ClusterError                the Kubernetes API refused or failed a request: exit 2
         ├── ClusterUnreachable      no answer from the API server (retryable)
         ├── NotFound                404
@@ -88,6 +89,11 @@ class DataNotFound(DataError, FileNotFoundError):
     raised)."""
 
 
+class DataConfigError(DataError, UsageError):
+    """A data store setting (``K8SCO_DATA_STORE`` and the like) that is not valid: bad input,
+    exit code 2."""
+
+
 class ClusterError(K8scoError):
     """The Kubernetes API refused or failed a request. Exit code 2.
 
@@ -132,6 +138,7 @@ __all__ = [
     "ClusterError",
     "ClusterUnreachable",
     "Conflict",
+    "DataConfigError",
     "DataError",
     "DataNotFound",
     "DecodeError",

@@ -49,7 +49,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, TextIO
 
 from k8sco.engine import EXEC, Graph
-from k8sco.errors import PipelineError, PipelineTypeError
+from k8sco.errors import PipelineError, PipelineTypeError, UsageError
 from k8sco.tree import SERIAL_FORMAT, Exec, Node, Parallel, Serial
 
 GENERATE, EXECUTE = "Generate", "Execute"
@@ -130,7 +130,10 @@ def cluster_enabled(environ: Mapping[str, str] | None = None) -> bool:
     """Whether the controller expands Lazy nodes, and ``k8sco apply``/``render`` accept
     them: yes unless ``K8SCO_LAZY_CLUSTER=0`` (which gives the refusal back)."""
     env = os.environ if environ is None else environ
-    return env.get(ENV_CLUSTER, "1").strip() != "0"
+    value = env.get(ENV_CLUSTER, "").strip()
+    if value not in ("", "0", "1"):
+        raise UsageError(f"{ENV_CLUSTER}={value!r}: give 1 (expand Lazy nodes) or 0 (refuse them)")
+    return value != "0"
 
 
 def refuse_on_cluster(root: Node, enabled: bool | None = None) -> None:

@@ -44,7 +44,7 @@ from typing import Any
 
 from k8sco.data.api import ENV_PIPELINE, ENV_USER
 from k8sco.data.stores import join_url
-from k8sco.errors import DataError
+from k8sco.errors import DataConfigError
 from k8sco.render.constants import API_GROUP
 
 FINALIZER = f"{API_GROUP}/data"  # removed once the Pipeline's data and logs are deleted
@@ -71,10 +71,12 @@ class DataConfig:
         if not (store.startswith("s3://") and len(store) > 5) and not (
             store.startswith("pvc:") and len(store) > 4
         ):
-            raise DataError(f"K8SCO_DATA_STORE={store!r}: use s3://bucket/prefix or pvc:CLAIM-NAME")
+            raise DataConfigError(
+                f"K8SCO_DATA_STORE={store!r}: use s3://bucket/prefix or pvc:CLAIM-NAME"
+            )
         mount = environ.get("K8SCO_DATA_PVC_MOUNT", "/k8sco/data").rstrip("/") or "/"
         if not mount.startswith("/"):
-            raise DataError(f"K8SCO_DATA_PVC_MOUNT={mount!r}: give an absolute path")
+            raise DataConfigError(f"K8SCO_DATA_PVC_MOUNT={mount!r}: give an absolute path")
         return cls(
             store=store,
             secret=environ.get("K8SCO_DATA_SECRET") or "k8sco-data",

@@ -61,7 +61,14 @@ from k8sco.data.kube import (
     log_parts_prefix,
 )
 from k8sco.data.stores import Store, open_store
-from k8sco.errors import ClusterError, Conflict, DataNotFound, K8scoError, NotFound
+from k8sco.errors import (
+    ClusterError,
+    Conflict,
+    DataNotFound,
+    K8scoError,
+    NotFound,
+    UsageError,
+)
 from k8sco.kube.client import BACKGROUND, CORE, JOBS, MERGE_PATCH, PIPELINES
 from k8sco.render.constants import CONTAINER_NAME, PLURAL
 
@@ -558,7 +565,7 @@ def _setting(environ: Mapping[str, str], name: str, default: Any, kind: type) ->
     except ValueError:
         value = -1
     if value < 0:
-        raise K8scoError(f"{name}={text!r}: give a number >= 0")
+        raise UsageError(f"{name}={text!r}: give a number >= 0")
     return value
 
 

@@ -39,7 +39,15 @@ from typing import Any, Protocol
 from k8sco import lazy
 from k8sco.data.kube import FINALIZER, DataConfig, decorate_job
 from k8sco.engine import EXEC, Graph, NodeState, State
-from k8sco.errors import ClusterError, Conflict, Gone, K8scoError, NotFound, PipelineError
+from k8sco.errors import (
+    ClusterError,
+    Conflict,
+    Gone,
+    K8scoError,
+    NotFound,
+    PipelineError,
+    UsageError,
+)
 from k8sco.kube import secrets
 from k8sco.kube.archive import Archiver
 from k8sco.kube.client import BACKGROUND, CORE, JOBS, MERGE_PATCH, PIPELINES
@@ -138,7 +146,7 @@ def limits_from_env(environ: Mapping[str, str] | None = None) -> Limits:
         except ValueError:
             value = -1.0
         if not value > 0:
-            raise K8scoError(f"{var}={text!r} is not a number of seconds above 0")
+            raise UsageError(f"{var}={text!r} is not a number of seconds above 0")
         values[field_name] = value
     return Limits(**values)
 

@@ -30,6 +30,7 @@ from k8sco.kube.controller import Controller
 from k8sco.kube.lease import ALL_NAMESPACES, LeaderElector
 from k8sco.kube.retention import Retention
 from k8sco.render.constants import LEASE_NAME, SYSTEM_NAMESPACE
+from k8sco.render.names import is_dns_label
 
 WATCH_ENV = "K8SCO_WATCH_NAMESPACES"
 
@@ -68,6 +69,12 @@ def watched_namespaces(
     if ALL_NAMESPACES in names:
         source = "--namespace" if flag is not None else WATCH_ENV
         raise UsageError(f"{source}={value!r}: '*' (every namespace) cannot be combined with names")
+    for name in names:
+        if not is_dns_label(name):
+            source = "--namespace" if flag is not None else WATCH_ENV
+            raise UsageError(
+                f"{source}={value!r}: {name!r} is not a namespace name (a DNS-1123 label)"
+            )
     return names
 
 
