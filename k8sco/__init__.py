@@ -29,14 +29,16 @@ from k8sco.secrets import SecretRef
 from k8sco.tree import Exec, Node, Parallel, Serial
 
 if typing.TYPE_CHECKING:
-    from k8sco import api, data, util
+    from k8sco import api, callback, data, util
     from k8sco.data import perm_data, temp_data
     from k8sco.lazy import Lazy, lazy_py, lazy_shell
+    from k8sco.params import ContainerReuseContext, SameContainer
 
 # Conducto's `co.util`, `co.api` and `co.data` (modules) and `co.Lazy` are loaded on first
 # use (PEP 562): `k8sco call`, which imports this package once per node, never needs them.
 _ON_DEMAND = {
     "api": ("k8sco.api", None),
+    "callback": ("k8sco.callback", None),
     "data": ("k8sco.data", None),
     "util": ("k8sco.util", None),
     "perm_data": ("k8sco.data", "perm_data"),
@@ -44,6 +46,8 @@ _ON_DEMAND = {
     "Lazy": ("k8sco.lazy", "Lazy"),
     "lazy_py": ("k8sco.lazy", "lazy_py"),
     "lazy_shell": ("k8sco.lazy", "lazy_shell"),
+    "ContainerReuseContext": ("k8sco.params", "ContainerReuseContext"),
+    "SameContainer": ("k8sco.params", "SameContainer"),
 }
 
 
@@ -66,6 +70,7 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "ContainerReuseContext",
     "DecodeError",
     "Exec",
     "Image",
@@ -77,11 +82,13 @@ __all__ = [
     "PipelineError",
     "PipelineTypeError",
     "RunError",
+    "SameContainer",
     "SecretRef",
     "Serial",
     "UsageError",
     "__version__",
     "api",
+    "callback",
     "data",
     "lazy_py",
     "lazy_shell",

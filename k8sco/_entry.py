@@ -17,6 +17,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from k8sco.dispatch import main as call
 
         return call(args[1:])
+    if args[:1] == ["sequence"]:  # a shared container's Job (k8sco/sequence.py)
+        from k8sco.sequence import main as sequence
+
+        return sequence(args[1:])
     from k8sco.cli.app import cli  # the click CLI and what it imports load only here
 
     cli.main(args=args, prog_name="k8sco")  # exits the process (click's standalone mode)

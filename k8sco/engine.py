@@ -10,7 +10,9 @@ semantics are written once:
 - ``max_concurrent`` caps the Exec nodes running at once below a node;
 - ``suppress_errors`` makes a node count as done for its parent despite failures;
 - ``skip`` marks a subtree skipped without running it;
-- ``retries`` reruns a failed Exec; ``max_time`` kills it and fails it.
+- ``retries`` reruns a failed Exec; ``max_time`` kills it and fails it;
+- ``container_reuse_context=NEW`` runs the Exec nodes below one at a time, in tree order
+  (they share a container: :mod:`k8sco.sequence`).
 
 Only Exec nodes have recorded state (:class:`NodeState`); the state of a Serial or Parallel
 is derived from its children on every evaluation. The tree is compiled once into a
@@ -63,23 +65,34 @@ class NodeState:
     finished: float | None = None
     exit_code: int | None = None
     reason: str | None = None  # why it failed, or why it is being retried
+    # Attempts by callback (co.callback.retry...: k8sco.reconcile.callbacks): how many so far,
+    # the memory of the current one in bytes when a callback changed it, and a summary of
+    # each earlier one.
+    retried: int = 0
+    mem: int | None = None
+    history: tuple[Mapping[str, object], ...] = ()
 
     def with_(self, **changes: object) -> NodeState:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
 
     def to_dict(self) -> dict[str, object]:
         data: dict[str, object] = {"state": self.state.value}
-        for key in ("attempts", "started", "finished", "exit_code", "reason"):
+        for key in ("attempts", "started", "finished", "exit_code", "reason", "retried", "mem"):
             value = getattr(self, key)
             # Leave out defaults only: an exit code of 0 is not "no exit code".
             if value != self.__dataclass_fields__[key].default:
                 data[key] = value
+        if self.history:
+            data["history"] = [dict(h) for h in self.history]
         return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, object]) -> NodeState:
         fields = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         fields["state"] = State(str(fields.get("state", "pending")))
+        history = fields.get("history")
+        if history is not None:
+            fields["history"] = tuple(h for h in history if isinstance(h, Mapping))  # type: ignore[attr-defined]
         return cls(**fields)  # type: ignore[arg-type]
 
 
@@ -148,7 +161,9 @@ class Graph:
             skip.append(skipped)
             stop.append(bool(own.get("stop_on_error", True)))
             suppress.append(bool(own.get("suppress_errors", False)))
-            max_conc.append(own.get("max_concurrent"))
+            # The Execs of a shared container (k8sco.sequence) run one at a time, in order.
+            reuse = own.get("container_reuse_context") == "new"
+            max_conc.append(1 if reuse else own.get("max_concurrent"))
             max_time.append(float(mtime))
             retries.append(int(retry))
             cpu.append(cores)

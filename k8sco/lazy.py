@@ -28,9 +28,11 @@ spliced in, parents first (:func:`expand`: every reader of the Pipeline builds t
 and ``status.nodes``, keyed by pre-order index, is re-keyed in the write that records the
 expansion; no generated Job is created before that write has landed). A rerun covering a
 Lazy node with a failed or killed node under it drops its expansion and runs its Generate
-again. Expansions stay in the Pipeline object (:data:`STATUS_MAX` for all of them, about
-100,000 trivial nodes), not yet in overflow ConfigMaps. ``K8SCO_LAZY_CLUSTER=0`` gives back
-the refusal of ``k8sco apply``/``render`` and of the controller (:func:`refuse_on_cluster`).
+again. A recorded expansion holds its tree inline (``"tree"``: :func:`pack`) while it fits
+in the Pipeline, or a reference (``"ref"``: parts, bytes, sha256 of the gzip bytes) to
+ConfigMaps the Pipeline owns (k8sco/kube/lazystore.py says when and how); :func:`expand`
+takes a loader for those. ``K8SCO_LAZY_CLUSTER=0`` gives back the refusal of ``k8sco
+apply``/``render`` and of the controller (:func:`refuse_on_cluster`).
 
 Pure but for :func:`emit` (which prints): splicing builds a new tree (:func:`splice`), from
 which the caller builds a new :class:`k8sco.engine.Graph`; node records are keyed by path,
@@ -56,10 +58,9 @@ GENERATE, EXECUTE = "Generate", "Execute"
 ENV_FLAG = "K8SCO_LAZY"  # in a Generate node's env: print the returned tree
 OPEN, CLOSE = "<__k8sco_tree>", "</__k8sco_tree>"
 ENV_CLUSTER = "K8SCO_LAZY_CLUSTER"  # "0": the controller refuses Lazy nodes
-STATUS_KEY = "lazy"  # status.lazy: {Lazy path: {"job": Generate Job uid, "tree": packed}}
-# Bytes of packed trees status.lazy may hold: the Pipeline object stays under 1 MiB with the
-# rest of its status (render/overflow.py); expansions do not go into overflow ConfigMaps yet.
-STATUS_MAX = 384 * 1024
+# status.lazy: {Lazy path: {"job": Generate Job uid, "tree": packed} or {"job": ..., "ref":
+# {"parts": n, "bytes": size, "sha256": hex}} (the tree in ConfigMaps: kube/lazystore.py)}
+STATUS_KEY = "lazy"
 # How much of the end of a Generate node's output is searched for the marker line: the
 # largest compressed tree (render.limits.MAX_TREE_GZIP, 16 MiB) as base64, and some.
 TAIL_BYTES = 16 * 1024 * 1024 * 4 // 3 + 64 * 1024
@@ -155,8 +156,7 @@ def refuse_on_cluster(root: Node, enabled: bool | None = None) -> None:
 
 def marker(root: Node) -> str:
     """The marker line for the tree ``root``."""
-    packed = gzip.compress(root.serialize().encode("utf-8"), compresslevel=6, mtime=0)
-    return OPEN + base64.b64encode(packed).decode("ascii") + CLOSE
+    return OPEN + base64.b64encode(compress(root)).decode("ascii") + CLOSE
 
 
 def emit(result: object, out: TextIO | None = None) -> str | None:
@@ -181,8 +181,6 @@ def emit(result: object, out: TextIO | None = None) -> str | None:
 def read_tree(output: bytes) -> Node:
     """The tree a Generate node printed (the last marker line of ``output``, the tail of its
     log); PipelineError naming what is wrong, within the limits of render.limits."""
-    from k8sco.render import limits  # the dispatcher never comes here
-
     end = output.rfind(CLOSE.encode())
     start = output.rfind(OPEN.encode(), 0, end if end >= 0 else None)
     if start < 0 or end < 0:
@@ -197,6 +195,14 @@ def read_tree(output: bytes) -> Node:
         raise PipelineError(
             "the Lazy generator's tree is not base64 (its output is garbled)"
         ) from None
+    return from_gzip(packed)
+
+
+def from_gzip(packed: bytes) -> Node:
+    """The tree whose gzipped JSON is ``packed`` (:func:`compress`), checked as
+    :func:`read_tree` checks a generator's."""
+    from k8sco.render import limits  # the dispatcher never comes here
+
     try:
         text = limits.gunzip(packed)
         data = limits.parse_tree_json(text)
@@ -298,15 +304,27 @@ def unexpand(root: Node, lazy_path: str) -> Node:
 # --- the controller's side -----------------------------------------------------------------
 
 
+def compress(tree: Node) -> bytes:
+    """The gzipped JSON of a generated tree (deterministic: the same tree gives the same
+    bytes, so a restarted controller writes the same ConfigMaps again)."""
+    return gzip.compress(tree.serialize().encode("utf-8"), compresslevel=6, mtime=0)
+
+
 def pack(tree: Node) -> str:
-    """How a generated tree is kept in ``status.lazy``: base64 of its gzipped JSON (the
-    marker line's body)."""
-    return marker(tree)[len(OPEN) : -len(CLOSE)]
+    """How a generated tree is kept inline in ``status.lazy``: base64 of its gzipped JSON
+    (the marker line's body)."""
+    return base64.b64encode(compress(tree)).decode("ascii")
 
 
 def unpack(text: str) -> Node:
     """The tree :func:`pack` gave, checked as :func:`read_tree` checks a generator's."""
     return read_tree((OPEN + text + CLOSE).encode("ascii", "replace"))
+
+
+def is_expanded(entry: Mapping[str, Any]) -> bool:
+    """Whether a ``status.lazy`` entry records a tree (inline or by reference), rather than
+    a Generate Job being deleted (``held``)."""
+    return isinstance(entry.get("tree"), str) or isinstance(entry.get("ref"), Mapping)
 
 
 def expansions(status: Mapping[str, Any] | None) -> dict[str, Mapping[str, Any]]:
@@ -317,30 +335,46 @@ def expansions(status: Mapping[str, Any] | None) -> dict[str, Mapping[str, Any]]
     return {
         path: entry
         for path, entry in found.items()
-        if isinstance(path, str)
-        and isinstance(entry, Mapping)
-        and isinstance(entry.get("tree"), str)
+        if isinstance(path, str) and isinstance(entry, Mapping) and is_expanded(entry)
     }
 
 
-def signature(status: Mapping[str, Any] | None) -> tuple[tuple[str, str], ...]:
-    """What identifies the working tree besides the spec: each expansion's Lazy path and
-    the uid of the Generate Job that printed it."""
-    return tuple(sorted((p, str(e.get("job", ""))) for p, e in expansions(status).items()))
+def signature(status: Mapping[str, Any] | None) -> tuple[tuple[str, str, str], ...]:
+    """What identifies the working tree besides the spec: each expansion's Lazy path, the
+    uid of the Generate Job that printed it and, for a tree kept in ConfigMaps, its hash."""
+    return tuple(
+        sorted(
+            (p, str(e.get("job", "")), str((e.get("ref") or {}).get("sha256", "")))
+            for p, e in expansions(status).items()
+        )
+    )
 
 
-def expand(root: Node, status: Mapping[str, Any] | None) -> Node:
+# Reads the gzip bytes of the tree a status.lazy entry's "ref" names (Lazy path, ref).
+Loader = Callable[[str, Mapping[str, Any]], bytes]
+
+
+def expand(root: Node, status: Mapping[str, Any] | None, load: Loader | None = None) -> Node:
     """The working tree: the spec's ``root`` with the expansions recorded in ``status``
     spliced in, parents first (a nested Lazy node exists only once its parent's expansion is
     in), siblings in path order, so the same status always gives the same tree and the
-    same pre-order indices (``status.nodes`` is keyed by them)."""
+    same pre-order indices (``status.nodes`` is keyed by them). ``load`` reads the trees
+    kept in ConfigMaps (k8sco/kube/lazystore.py ``loader``)."""
     for path, entry in sorted(expansions(status).items(), key=lambda kv: (kv[0].count("/"), kv[0])):
         if path not in root or not is_lazy(root[path]):
             raise PipelineError(
                 f"status.lazy names {path}, which is not a Lazy node of the pipeline: "
                 "delete the pipeline and apply it again"
             )
-        root = splice(root, path, unpack(str(entry["tree"])))
+        if isinstance(entry.get("tree"), str):
+            generated = unpack(str(entry["tree"]))
+        elif load is None:
+            raise PipelineError(
+                f"{path}: its generated tree is in ConfigMaps, and none are read here"
+            )
+        else:
+            generated = from_gzip(load(path, entry["ref"]))
+        root = splice(root, path, generated)
     return root
 
 
@@ -370,13 +404,15 @@ __all__ = [
     "GENERATE",
     "OPEN",
     "STATUS_KEY",
-    "STATUS_MAX",
     "Lazy",
     "cluster_enabled",
+    "compress",
     "emit",
     "expand",
     "expansions",
+    "from_gzip",
     "generated_images",
+    "is_expanded",
     "is_generate",
     "is_lazy",
     "lazy_paths",

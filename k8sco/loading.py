@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from k8sco import modules, tree
+from k8sco.bulk import collector_paused
 from k8sco.errors import K8scoError, LoadError
 
 
@@ -106,7 +107,8 @@ def import_file(path: str) -> types.ModuleType:
 def call_user(func: Callable[..., Any], kwargs: dict[str, Any], label: str) -> Any:
     """``func(**kwargs)``; an exception in the user's code becomes a LoadError naming it."""
     try:
-        return func(**kwargs)
+        with collector_paused():  # the function builds the tree: up to 100,000 nodes
+            return func(**kwargs)
     except K8scoError as exc:
         raise type(exc)(f"{label}: {exc}") from exc
     except SystemExit as exc:

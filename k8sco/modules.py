@@ -16,7 +16,6 @@ import importlib
 import importlib.util
 import os
 import sys
-import zlib
 from types import ModuleType
 
 from k8sco.errors import LoadError
@@ -80,6 +79,8 @@ def module_name(file: str) -> str:
         existing = sys.modules.get(stem)
         if existing is None or _same_file(getattr(existing, "__file__", None), file):
             return stem
+    import zlib  # a shared library to load: only for the rare file that needs this name
+
     return f"_k8sco_file_{zlib.crc32(file.encode('utf-8', 'surrogateescape')):08x}"
 
 

@@ -560,14 +560,27 @@ def bind_arguments(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> 
     """
     sig, hints = signature(func)
     label = f"{func.__qualname__}()"
-    try:
-        bound = sig.bind(*args, **kwargs)
-    except TypeError as exc:
-        raise NotEncodable(f"{label}: {exc}") from None
+    arguments = _bind_simply(func, sig, args, kwargs)
+    if arguments is None:
+        try:
+            arguments = sig.bind(*args, **kwargs).arguments
+        except TypeError as exc:
+            raise NotEncodable(f"{label}: {exc}") from None
     inferred = inferred_from_default(func)
     out = []
-    for name, value in bound.arguments.items():
+    for name, value in arguments.items():
         hint = hints[name]
+        plain = _PLAIN.get(hint, ()) if isinstance(hint, type) else ()  # hints may not hash
+        if type(value) in plain:
+            # An int, float or str for that very hint (or an int or str without one): the
+            # checks below would all pass, and the text is the value's own; only a str can
+            # hold what a command line cannot carry. A node is built this way 100,000 times.
+            arg = f"--{name}={value!r}" if hint is float else f"--{name}={value}"
+            problem = _cannot_carry(arg) if type(value) is str else None
+            if problem:
+                raise NotEncodable(f"{label}: parameter {name!r}: {problem}")
+            out.append(arg)
+            continue
         try:
             ok = fits(value, hint)
         except NotEncodable as exc:
@@ -599,6 +612,53 @@ def bind_arguments(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> 
             "environment): pass large data in a file"
         )
     return out
+
+
+# Hints whose values of these exact classes encode as their str() (repr() for float), with
+# no check that can fail but _cannot_carry: bind_arguments' fast path.
+_PLAIN: dict[Any, tuple[type, ...]] = {
+    int: (int,),
+    float: (float,),
+    str: (str,),
+    NoHint: (str, int),
+}
+_SIMPLE: dict[Any, tuple[tuple[str, ...], frozenset[str]] | None] = {}
+_UNKNOWN = (("",), frozenset[str]())  # not looked at yet (None: not simple)
+
+
+def _bind_simply(
+    func: Any, sig: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> dict[str, Any] | None:
+    """``sig.bind(*args, **kwargs).arguments`` for a call that binds without a question (no
+    argument missing, none extra or given twice); None for any other call, which
+    ``inspect`` then binds, or refuses with its own message."""
+    simple = _SIMPLE.get(func, _UNKNOWN)
+    if simple is _UNKNOWN:
+        params = list(sig.parameters.values())
+        simple = _SIMPLE[func] = (
+            (
+                tuple(p.name for p in params),
+                frozenset(p.name for p in params if p.default is p.empty),
+            )
+            if all(p.kind is p.POSITIONAL_OR_KEYWORD for p in params)
+            else None
+        )
+    if simple is None:
+        return None
+    names, required = simple
+    if len(args) > len(names):
+        return None
+    arguments = dict(zip(names, args))
+    used = len(arguments)
+    for name in names[len(args) :]:
+        if name in kwargs:
+            arguments[name] = kwargs[name]
+            used += 1
+        elif name in required:
+            return None
+    if used != len(args) + len(kwargs):  # a keyword that is no parameter, or one given twice
+        return None
+    return arguments
 
 
 def _decodes_as(value: Any, hint: Any) -> bool:

@@ -334,6 +334,70 @@ def _image_problem(image: Any) -> str | None:
     return None
 
 
+class ContainerReuseContext(str, Enum):
+    """Which Exec nodes share a container (Conducto's ``co.ContainerReuseContext``).
+
+    ``NEW`` on a node: every Exec below it (down to a node that sets its own context) runs
+    in one container, one after another in tree order, sharing its filesystem. ``GLOBAL``:
+    the subtree below leaves its ancestor's shared container. The values are Conducto's.
+    """
+
+    NEW = "new"
+    GLOBAL = "global"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class SameContainer:
+    """Conducto's older spelling of :class:`ContainerReuseContext` (``same_container=``)."""
+
+    NEW = ContainerReuseContext.NEW
+    ESCAPE = ContainerReuseContext.GLOBAL
+    INHERIT = None  # unset: the nearest ancestor's context applies
+
+
+# Conducto's deprecated parameter names and the parameter they set.
+ALIASES = {"same_container": "container_reuse_context"}
+
+
+def canonical(path: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    """``params`` with Conducto's aliases under their parameter's name, and an unset
+    container context (``SameContainer.INHERIT``, ``None``: Conducto's defaults) left out."""
+    out = dict(params)
+    for alias, name in ALIASES.items():
+        if alias not in out:
+            continue
+        value = out.pop(alias)
+        if value is None:
+            continue
+        if out.get(name) is not None:
+            # Conducto's Node.__init__ refuses both too.
+            raise _fail(path, alias, f"is the older spelling of {name!r}: set one, not both")
+        out[name] = _check_reuse(path, alias, value)  # a bad value named as the user spelt it
+    if "container_reuse_context" in out and out["container_reuse_context"] is None:
+        del out["container_reuse_context"]
+    return out
+
+
+def _check_reuse(path: str, name: str, value: Any) -> str:
+    try:
+        return ContainerReuseContext(value).value
+    except ValueError:
+        raise _fail(
+            path,
+            name,
+            "must be co.ContainerReuseContext.NEW or .GLOBAL (or co.SameContainer.NEW, "
+            f".ESCAPE, .INHERIT), got {value!r}",
+        ) from None
+
+
+def _check_callbacks(path: str, name: str, value: Any) -> list[list[Any]]:
+    from k8sco.callback import check_callbacks
+
+    return check_callbacks(path, name, value)
+
+
 def _check_pod_spec(path: str, name: str, value: Any) -> dict[str, Any]:
     from k8sco.render.podspec import check_patch  # the PodSpec schema loads on first use
 
@@ -403,6 +467,32 @@ SPECS: dict[str, ParamSpec] = {
             _check_pull_policy,
             doc="the container's imagePullPolicy: Always, IfNotPresent or Never (default: "
             "the cluster's, which is Always for a ':latest' or untagged image)",
+        ),
+        ParamSpec(
+            "container_reuse_context",
+            None,
+            Inherit.NONE,  # reaches the Execs below through k8sco.sequence.groups
+            _check_reuse,
+            doc="co.ContainerReuseContext.NEW: the Exec nodes below share one container and "
+            "run one after another in tree order; GLOBAL: this subtree leaves its ancestor's "
+            "(Conducto's older spelling: same_container=co.SameContainer.NEW/ESCAPE)",
+        ),
+        ParamSpec(
+            "requires_docker",
+            False,
+            Inherit.NEAREST,
+            _check_bool,
+            doc="the node reaches a Docker engine: the host's socket with `k8sco run "
+            "--docker`, a Docker-in-Docker sidecar on a cluster (where it needs the "
+            "controller's K8SCO_ALLOW_DOCKER opt-in and a 'privileged' namespace)",
+        ),
+        ParamSpec(
+            "callbacks",
+            None,
+            Inherit.NONE,  # an entry with inherited=True reaches the nodes below (callbacks.py)
+            _check_callbacks,
+            doc="[[event, [name, {arguments}]], ...]: what node.on_done(...), on_error(...) "
+            "and the other on_* methods registered (co.callback)",
         ),
         ParamSpec(
             "run_as_root",

@@ -30,9 +30,10 @@ from types import MappingProxyType
 from typing import Any, ClassVar, TypeVar
 
 from k8sco import native
+from k8sco.bulk import collector_paused
 from k8sco.errors import PipelineError, PipelineTypeError
 from k8sco.image import Image
-from k8sco.params import PARAM_NAMES, SPECS, Inherit, check_param
+from k8sco.params import PARAM_NAMES, SPECS, Inherit, canonical, check_param
 from k8sco.secrets import SecretRef, env_from_json, env_to_json
 from k8sco.validate import MAX_ARG_BYTES, MAX_ARGV_BYTES, name_problem, text_problem
 
@@ -70,6 +71,14 @@ def reset_code_root(token: Token[str | None]) -> None:
     _code_root.reset(token)
 
 
+# Conducto's Node.__init__ parameters whose None means unset (conducto/pipeline.py).
+_CONDUCTO = frozenset(
+    {"env", "skip", "cpu", "gpu", "mem", "image", "doc", "title", "tags", "max_time"}
+    | {"requires_docker", "suppress_errors", "max_concurrent"}
+    | {"container_reuse_context", "same_container"}
+)
+
+
 class Node:
     """A node of a pipeline tree; the base of ``Serial``, ``Parallel`` and ``Exec``.
 
@@ -81,7 +90,10 @@ class Node:
     and for containers: ``pod_spec`` (a dict merged into the node's Kubernetes pod spec:
     node selector, tolerations, volumes...), ``run_as_root`` (default False: pods run as a
     non-root user and pass Pod Security "restricted"), ``network`` (default False: local
-    containers get no network).
+    containers get no network), ``container_reuse_context`` (``co.ContainerReuseContext.NEW``:
+    the Exec nodes below share one container, one after another; Conducto's
+    ``same_container=``) and ``requires_docker`` (default False: the node reaches a Docker
+    engine).
     """
 
     kind: ClassVar[str] = "Node"
@@ -111,6 +123,9 @@ class Node:
     pod_spec: Any
     image_pull_policy: Any
     run_as_root: Any
+    container_reuse_context: Any
+    requires_docker: Any
+    callbacks: Any
 
     def __init__(self, *, name: str | None = None, **params: Any) -> None:
         self._name: str | None = None
@@ -119,6 +134,10 @@ class Node:
         self._params: dict[str, Any] = {}
         self._tokens: list[Token[tuple[Node, ...]]] = []
         self._height = 0  # levels below this node (0 for a leaf): the depth check's input
+        if params and None in params.values():
+            # Conducto's constructors default these to None, meaning unset (as in set()):
+            # wrappers pass their own None defaults through. k8sco's own refuse None.
+            params = {k: v for k, v in params.items() if v is not None or k not in _CONDUCTO}
         open_nodes = _open_nodes.get()
         if name is not None and open_nodes:
             self._apply(params, _join(open_nodes[-1].path, name))
@@ -213,7 +232,7 @@ class Node:
                 f"{self.path}: child {name!r} must be a Serial, Parallel or Exec node, "
                 f"got {type(node).__name__}"
             )
-        _check_name(self.path, name)
+        _check_name(self, name)
         if name in self._children:
             raise PipelineError(f"{_join(self.path, name)}: a sibling is already named {name!r}")
         if node._parent is not None:
@@ -272,7 +291,10 @@ class Node:
         return self
 
     def _apply(self, params: Mapping[str, Any], path: str | None = None) -> None:
+        if not params:
+            return  # most nodes set nothing: no path (a walk to the root) to compute
         path = path or self._label()
+        params = canonical(path, params)  # Conducto's same_container= spelling
         for key, value in params.items():
             normal = check_param(self.kind, path, key, value)
             if key == "env":
@@ -300,6 +322,43 @@ class Node:
             if param in node._params:
                 return node._params[param]
         return spec.default
+
+    # --- callbacks (Conducto's node.on_error(co.callback.retry(3)); k8sco.callback) --------
+
+    def on_done(self, callback: Any) -> None:
+        """Register a callback for when this node enters the "done" state."""
+        self._on("done", callback)
+
+    def on_error(self, callback: Any) -> None:
+        """Register a callback for when this node enters the "error" state."""
+        self._on("error", callback)
+
+    def on_queued(self, callback: Any) -> None:
+        """Register a callback for when this node enters the "queued" state."""
+        self._on("queued", callback)
+
+    def on_running(self, callback: Any) -> None:
+        """Register a callback for when this node enters the "running" state."""
+        self._on("running", callback)
+
+    def on_killed(self, callback: Any) -> None:
+        """Register a callback for when this node enters the "killed" state."""
+        self._on("killed", callback)
+
+    def on_state_change(self, callback: Any) -> None:
+        """Register a callback for every change of this node's state."""
+        self._on("stateChange", callback)
+
+    def _on(self, event: str, callback: Any) -> None:
+        from k8sco.callback import Callback
+
+        if not isinstance(callback, Callback):
+            raise PipelineTypeError(
+                f"{self._label()}: on_{event if event != 'stateChange' else 'state_change'}() "
+                f"takes a co.callback value such as co.callback.retry(2), got {callback!r}"
+            )
+        entries = [*self._params.get("callbacks", ()), [event, callback.to_literal()]]
+        self._params["callbacks"] = check_param(self.kind, self._label(), "callbacks", entries)
 
     # --- parameters as attributes (Conducto's ``node.cpu = 2``) --------------------------
 
@@ -371,11 +430,12 @@ class Node:
 
     def serialize(self) -> str:
         """JSON that :meth:`Node.deserialize` turns back into an identical tree."""
-        return json.dumps(
-            {"k8sco": SERIAL_FORMAT, "root": self.to_dict()},
-            ensure_ascii=False,
-            separators=(",", ":"),
-        )
+        with collector_paused():  # a dict per node and per parameter set (k8sco.bulk)
+            return json.dumps(
+                {"k8sco": SERIAL_FORMAT, "root": self.to_dict()},
+                ensure_ascii=False,
+                separators=(",", ":"),
+            )
 
     @staticmethod
     def deserialize(text: str | bytes) -> Node:
@@ -394,6 +454,11 @@ class Node:
 
     @staticmethod
     def from_dict(data: Mapping[str, Any]) -> Node:
+        with collector_paused():  # a node and its dicts per node (k8sco.bulk)
+            return Node._from_dict(data)
+
+    @staticmethod
+    def _from_dict(data: Mapping[str, Any]) -> Node:
         root = Node._one_from_dict(data)
         stack: list[tuple[Node, Any]] = [(root, data)]
         while stack:  # no recursion: a deep tree must not exhaust the stack
@@ -584,17 +649,18 @@ def _join(path: str, name: str) -> str:
     return path.rstrip("/") + "/" + name
 
 
-def _check_name(parent_path: str, name: Any) -> None:
+def _check_name(parent: Node, name: Any) -> None:
+    # The parent's path (a walk to the root) only for a message: names are checked per node.
     if not isinstance(name, str) or not name:
-        raise PipelineError(f"{parent_path}: a node name must be a non-empty string, got {name!r}")
+        raise PipelineError(f"{parent.path}: a node name must be a non-empty string, got {name!r}")
     if "/" in name:
-        raise PipelineError(f"{_join(parent_path, name)}: a node name may not contain '/'")
+        raise PipelineError(f"{_join(parent.path, name)}: a node name may not contain '/'")
     problem = name_problem(name)
     if problem:
-        raise PipelineError(f"{parent_path}: node name {name!r} {problem}")
+        raise PipelineError(f"{parent.path}: node name {name!r} {problem}")
     if len(name) > MAX_NAME:
         raise PipelineError(
-            f"{parent_path}: node name {name[:40]!r}... is {len(name):,} characters; at most "
+            f"{parent.path}: node name {name[:40]!r}... is {len(name):,} characters; at most "
             f"{MAX_NAME} (paths become Kubernetes annotations, 256 KiB in all)"
         )
 

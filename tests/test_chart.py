@@ -168,3 +168,17 @@ def test_pipeline_ttl_reaches_the_controller(helm: str, value: str) -> None:
 
     assert env(f"pipelineTTL={value}")["K8SCO_PIPELINE_TTL"] == value
     assert "K8SCO_PIPELINE_TTL" not in env()  # kept, unless asked
+
+
+def test_allow_docker_reaches_the_controller(helm: str) -> None:
+    """``allowDocker`` becomes K8SCO_ALLOW_DOCKER (requires_docker=True, render/podspec.py);
+    off unless asked."""
+
+    def env(*sets: str) -> dict[str, Any]:
+        docs = template(helm, *sets)
+        (deployment,) = [o for o in docs if o["kind"] == "Deployment"]
+        (container,) = deployment["spec"]["template"]["spec"]["containers"]
+        return {e["name"]: e.get("value") for e in container["env"]}
+
+    assert env("allowDocker={ci,build}")["K8SCO_ALLOW_DOCKER"] == "ci,build"
+    assert "K8SCO_ALLOW_DOCKER" not in env()

@@ -11,6 +11,7 @@ import contextlib
 import datetime as dt
 import importlib
 import json
+import os
 import re
 import subprocess
 import sys
@@ -220,6 +221,41 @@ def test_k8sco_call_imports_no_cli_or_cluster_library() -> None:
     done = run_k8sco(["call", "dispatch_funcs.py:heavy_modules"])
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == []
+
+
+def test_k8sco_sequence_runs_a_shared_containers_nodes_through_the_console_script(
+    in_data: None, tmp_path: Path
+) -> None:
+    # A group's Job runs `k8sco sequence SPEC` (k8sco/sequence.py); like `k8sco call` it
+    # starts without the CLI or cluster libraries, and runs native functions by reference.
+    from k8sco import sequence
+
+    token = tree.set_code_root(str(DATA))  # function paths relative to it, as in an image
+    try:
+        with co.Serial(same_container=co.SameContainer.NEW) as root:
+            co.Exec(f"echo made > {tmp_path / 'made.txt'}", name="make")
+            co.Exec(funcs.heavy_modules).set(name="heavy")
+    finally:
+        tree.reset_code_root(token)
+    spec = sequence.spec(root, "/").replace("$$", "$")
+    probe = (
+        "import sys; from k8sco import _entry; code = _entry.main(['sequence', sys.argv[1]]); "
+        "print(sorted(m for m in ('click', 'rich', 'yaml', 'kubernetes', 'docker') "
+        "if m in sys.modules), file=sys.stderr); sys.exit(code)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe, spec],
+        cwd=DATA,
+        capture_output=True,
+        text=True,
+        env={**os.environ, sequence.TERMINATION_ENV: str(tmp_path / "message")},
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.strip() == "[]"
+    assert sequence.slice_log(done.stdout.encode(), 1) == b"[]\n"  # the function's result
+    assert (tmp_path / "made.txt").read_text() == "made\n"
+    assert _entry.main(["sequence"]) == 2  # no spec: usage
 
 
 def test_the_file_is_imported_not_run_and_can_import_its_neighbours(tmp_path: Path) -> None:

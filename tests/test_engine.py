@@ -262,3 +262,23 @@ def test_exited_records_the_exit_code(code: int) -> None:
     rec = engine.exited(engine.started(NodeState(), 0), code, 0, 2)
     assert rec.exit_code == code
     assert rec.state is (State.DONE if code == 0 else State.ERROR)
+
+
+def test_a_shared_container_runs_its_execs_one_at_a_time_in_tree_order() -> None:
+    # container_reuse_context=NEW (k8sco/sequence.py): even below a Parallel, one at a time;
+    # a failure stops the rest as the group's Serials would, and a Parallel still goes on.
+    with co.Serial(same_container=co.SameContainer.NEW) as root:
+        co.Exec("a", name="a")
+        with co.Parallel(name="p"):
+            co.Exec("b", name="b")
+            co.Exec("c", name="c")
+            co.Exec("d", name="d")
+        co.Exec("e", name="e")
+    states, _, order, peak = simulate(root, exit_codes={"/p/c": [1]})
+    assert order == ["/a", "/p/b", "/p/c", "/p/d"]
+    assert peak == 1
+    assert states["/p"] is State.ERROR and states["/e"] is State.PENDING
+    with co.Parallel() as free:  # the same tree without the context: all at once
+        co.Exec("b", name="b")
+        co.Exec("c", name="c")
+    assert simulate(free)[3] == 2

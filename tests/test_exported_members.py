@@ -10,6 +10,7 @@ import types
 import k8sco
 
 PUBLIC = [
+    "ContainerReuseContext",
     "DecodeError",
     "Exec",
     "Image",
@@ -21,11 +22,13 @@ PUBLIC = [
     "PipelineError",
     "PipelineTypeError",
     "RunError",
+    "SameContainer",
     "SecretRef",
     "Serial",
     "UsageError",
     "__version__",
     "api",
+    "callback",
     "data",
     "lazy_py",
     "lazy_shell",
@@ -55,8 +58,8 @@ def test_every_public_name_of_the_package_is_exported() -> None:
         for name in dir(k8sco)
         if not name.startswith("_") and not isinstance(getattr(k8sco, name), types.ModuleType)
     )
-    # Conducto's `co.util`, `co.api` and `co.data` are modules, on purpose
-    modules = {"api", "data", "util"}
+    # Conducto's `co.util`, `co.api`, `co.data` and `co.callback` are modules, on purpose
+    modules = {"api", "callback", "data", "util"}
     assert public == [name for name in PUBLIC if not name.startswith("_") and name not in modules]
 
 

@@ -365,3 +365,52 @@ def test_a_value_whose_text_decodes_as_the_defaults_class_is_taken_as_conducto_d
 def test_a_hinted_parameter_keeps_its_strict_check() -> None:
     with pytest.raises(co.PipelineTypeError, match=r"'mykwarg' expects str, got int 1$"):
         co.Exec(myfunc, mykwarg=1)
+
+
+def plain(n: int, x: float, s: str, loose=None, k: int = 3) -> None:  # type: ignore[no-untyped-def]
+    """Parameters that bind_arguments encodes on its fast path (int, float, str, no hint)."""
+
+
+@given(
+    st.integers(),
+    st.floats(),
+    st.text(),
+    st.one_of(st.text(), st.integers()),
+    st.integers(),
+    st.booleans(),
+)
+def test_plain_arguments_encode_as_the_general_rules_say(
+    n: int, x: float, s: str, loose: Any, k: int, by_name: bool
+) -> None:
+    _, hints = native.signature(plain)
+    values = {"n": n, "x": x, "s": s, "loose": loose, "k": k}
+    expected: list[str] | str = []
+    for name, value in values.items():
+        arg = native.encode_arg(name, value, hints[name])
+        if "\0" in arg or any(0xD800 <= ord(c) <= 0xDFFF for c in arg):
+            expected = "cannot carry"
+            break
+        assert isinstance(expected, list)
+        expected.append(arg)
+    args, kwargs = ((), values) if by_name else ((n, x, s), {"loose": loose, "k": k})
+    if isinstance(expected, str):
+        with pytest.raises(native.NotEncodable, match=expected):
+            native.bind_arguments(plain, args, kwargs)
+    else:
+        assert native.bind_arguments(plain, args, kwargs) == expected
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "message"),
+    [
+        ((1, 2.0), {}, "missing a required argument: 's'"),
+        ((1, 2.0, "a", None, 4, 5), {}, "too many positional arguments"),
+        ((1, 2.0, "a"), {"n": 2}, "multiple values for argument 'n'"),
+        ((1, 2.0, "a"), {"nope": 2}, "got an unexpected keyword argument 'nope'"),
+    ],
+)
+def test_a_call_that_does_not_bind_says_why(
+    args: tuple[Any, ...], kwargs: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(native.NotEncodable, match=f"plain\\(\\): {message}"):
+        native.bind_arguments(plain, args, kwargs)

@@ -53,10 +53,18 @@ IDENTITIES = {
     "overflow.load_spec_tree": {CONTROLLER, EMBEDDED, USER},
     "overflow.StatusStore": {CONTROLLER, EMBEDDED, USER},
     "overflow.StatusStore.store": {CONTROLLER, EMBEDDED},
+    "overflow.StatusStore._write": {CONTROLLER, EMBEDDED},  # store's and store_changes' writes
+    # Generated trees of co.Lazy that do not fit in status.lazy (kube/lazystore.py):
+    # controllers write them, everyone who reads a Pipeline's tree reads them.
+    "lazystore": {CONTROLLER, EMBEDDED},
+    "lazystore.loader": {CONTROLLER, EMBEDDED, USER},
     # `k8sco secrets` and co.api.Secrets manage the namespace's Secret; controllers read
     # its key names (as metadata) before creating Jobs.
     "secrets": {USER},
     "secrets.key_names": {CONTROLLER, EMBEDDED},
+    # Shared containers' outcomes: a group Job's pod's termination message, or its log
+    # (kube/groups.py), read by controllers with the rights co.Lazy needs already.
+    "groups": {CONTROLLER, EMBEDDED},
 }
 # The roles each identity holds, from manifests/30-rbac.yaml.
 ROLES = {

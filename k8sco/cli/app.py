@@ -87,6 +87,8 @@ COMMANDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("k8sco.cli.secrets", ("secrets_group",)),
     ("k8sco.cli.data", ("data",)),
     ("k8sco.cli.ui", ("ui",)),
+    ("k8sco.cli.controls", ("reset", "skip", "unskip", "modify")),
+    ("k8sco.cli.debug", ("debug",)),
 )
 
 

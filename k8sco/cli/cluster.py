@@ -18,12 +18,14 @@ from typing import Any, TypeVar
 import click
 
 from k8sco.cli import output
+from k8sco.cli.statusview import View, tree_lines
 from k8sco.engine import EXEC, Graph, NodeState, evaluate
 from k8sco.errors import ClusterError, K8scoError, RunError, UsageError
 
 F = TypeVar("F", bound=Callable[..., Any])
 PASS_THROUGH = {"ignore_unknown_options": True, "allow_extra_args": True}
 CONTROLLER_MODES = ("auto", "embedded", "cluster")
+DEFAULT_VIEW = View()
 
 
 def cluster_options(func: F) -> F:
@@ -117,12 +119,17 @@ def apply_tree(
     from k8sco.render import names
     from k8sco.render.constants import LEASE_NAME, SYSTEM_NAMESPACE
     from k8sco.render.pipeline import render_all
+    from k8sco.render.podspec import ALLOW_DOCKER_ENV, docker_allowed
 
     if name is None:
         name = f"{names.pipeline_name_from(func)}-{secrets.token_hex(3)}"
     names.check_pipeline_name(name)
     # Every Job is rendered (and so checked) before anything reaches the cluster.
-    docs = render_all(root, name, cluster.namespace, image, image_refs=image_refs)
+    # requires_docker=True nodes: refused unless K8SCO_ALLOW_DOCKER allows the namespace.
+    docker = docker_allowed(os.environ.get(ALLOW_DOCKER_ENV), cluster.namespace)
+    docs = render_all(
+        root, name, cluster.namespace, image, image_refs=image_refs, allow_docker=docker
+    )
     pipeline = docs[0]
     ns = cluster.namespace
     if mode == "auto":
@@ -280,32 +287,48 @@ def _age(stamp: str | None, now: float) -> str:
     return duration(max(now - parse_timestamp(stamp), 0.0))
 
 
-def cluster_status(name: str, kubeconfig: str | None, context: str | None, ns: str | None) -> None:
-    """Print a pipeline's tree with each node's state, duration and Job name."""
+def cluster_status(
+    name: str,
+    kubeconfig: str | None,
+    context: str | None,
+    ns: str | None,
+    view: View = DEFAULT_VIEW,
+) -> None:
+    """Print a pipeline's tree with each node's state, duration and Job name: every node of
+    a small tree, a summary and the running and failed branches of a large one, as ``view``
+    says (:mod:`k8sco.cli.statusview`)."""
     from k8sco.kube import pipelines
     from k8sco.kube.overflow import load_tree
-    from k8sco.render.names import job_name
+    from k8sco.reconcile.callbacks import attempt_name
+    from k8sco.sequence import job_path
 
     cluster = connect(kubeconfig, context, ns)
     obj = pipelines.get(cluster, name)
     root = load_tree(cluster, obj)
     graph = Graph.from_tree(root)
-    docs = output.node_docs(root)
     recorded = recorded_states(cluster, graph, obj)
     status = obj.get("status") or {}
     now = time.time()
     ev = evaluate(graph, recorded, now)
-    click.echo(
+
+    def job_and_doc(i: int) -> str:  # asked for the listed nodes only
+        path = graph.paths[i]
+        text = ""
+        if graph.kinds[i] == EXEC:  # a shared container's nodes: their group's Job
+            # After retries by callback, the current attempt's Job (reconcile/callbacks.py).
+            retried = recorded.get(path, NodeState()).retried
+            text = f"  job/{attempt_name(name, job_path(root, path), retried)}"
+        doc = root[path].params.get("doc")
+        return text + output.doc_note(doc if isinstance(doc, str) else None)
+
+    lines = [
         f"pipeline/{name} in {cluster.namespace}: {status.get('phase', 'Pending')} "
-        f"({status.get('progress', '')})"
-    )
-    lines = output.status_text(graph, ev.states, recorded, now).splitlines()
-    for i, line in enumerate(lines):
-        if graph.kinds[i] == EXEC:
-            line = f"{line}  job/{job_name(name, graph.paths[i])}"
-        click.echo(line + output.doc_note(docs.get(graph.paths[i])))
+        f"({status.get('progress', '')})",
+        *tree_lines(graph, ev.states, recorded, now, view, job_and_doc),
+    ]
     if status.get("message"):
-        click.echo(f"message: {status['message']}")
+        lines.append(f"message: {status['message']}")
+    click.echo("\n".join(lines))  # one write: a large tree's --all is 100,000 lines
 
 
 def cluster_logs(
@@ -318,11 +341,14 @@ def cluster_logs(
 ) -> None:
     """Print the output of a node's pod."""
     from k8sco.kube import pipelines
-    from k8sco.render.names import job_name
+    from k8sco.kube.overflow import load_tree
+    from k8sco.reconcile.callbacks import attempt_name
+    from k8sco.sequence import job_path, member_index, member_lines, slice_log
 
     cluster = connect(kubeconfig, context, ns)
     obj = pipelines.get(cluster, name)
-    graph = _graph(cluster, obj)
+    root = load_tree(cluster, obj)
+    graph = Graph.from_tree(root)
     path = "/" + node_path.strip("/")
     if path not in graph.index:
         known = ", ".join(graph.paths[1:6])
@@ -332,10 +358,13 @@ def cluster_logs(
             f"{path} is a {'Serial' if graph.kinds[graph.index[path]] == 0 else 'Parallel'}; "
             "give the path of an Exec node"
         )
-    job = job_name(name, path)
+    # The Job of the node's current attempt (co.callback retries: reconcile/callbacks.py).
+    retried = recorded_states(cluster, graph, obj).get(path, NodeState()).retried
+    job = attempt_name(name, job_path(root, path), retried)
+    index = member_index(root, path)  # a shared container's node: its part of the log
     pods = pipelines.pods_of_job(cluster, job)
     if not pods:
-        printed, note = _print_archived_log(obj, job)
+        printed, note = _print_archived_log(obj, job, index)
         if printed:
             return  # the pod is gone; its log was archived when it ended (kube/archive.py)
         state = recorded_states(cluster, graph, obj).get(path, NodeState()).state.value
@@ -353,13 +382,25 @@ def cluster_logs(
     # Markdown blocks are rendered on a terminal, kept as text in a pipe.
     writer = LogWriter(sys.stdout.buffer, terminal=sys.stdout.isatty())
     try:
-        for line in pipelines.logs(cluster, pod["metadata"]["name"], follow=follow_log):
+        lines = pipelines.logs(cluster, pod["metadata"]["name"], follow=follow_log)
+        if index is not None and not follow_log:
+            part = slice_log(b"".join(line + b"\n" for line in lines), index)
+            if part is None:
+                state = recorded_states(cluster, graph, obj).get(path, NodeState()).state.value
+                raise UsageError(
+                    f"{path} has no log: it has not started in its shared container "
+                    f"(node {state}, job/{job})"
+                )
+            lines = iter(part.splitlines())
+        for line in lines if index is None or not follow_log else member_lines(lines, index):
             writer.write(line + b"\n")
     finally:
         writer.close()
 
 
-def _print_archived_log(pipeline: dict[str, Any], job: str) -> tuple[bool, str]:
+def _print_archived_log(
+    pipeline: dict[str, Any], job: str, index: int | None = None
+) -> tuple[bool, str]:
     """Print the Job's archived log from the Pipeline's data store (S3 settings and
     credentials from this shell's environment). Whether it did, and when it could not read
     the archive, why (to append to the one-line error that follows)."""
@@ -373,6 +414,10 @@ def _print_archived_log(pipeline: dict[str, Any], job: str) -> tuple[bool, str]:
         return False, ""
     except K8scoError as exc:
         return False, f"; its archived log cannot be read: {exc}"
+    if index is not None:  # a shared container's node (k8sco/sequence.py)
+        from k8sco.sequence import slice_log
+
+        data = slice_log(data, index) or b""
     writer = LogWriter(sys.stdout.buffer, terminal=sys.stdout.isatty())
     writer.write(data)
     writer.close()

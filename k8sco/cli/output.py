@@ -5,12 +5,14 @@ from __future__ import annotations
 import shlex
 from collections.abc import Mapping, Sequence
 
+from k8sco.cli.statusview import View, counts_phrase, tree_lines
 from k8sco.engine import EXEC, Graph, NodeState, State
 from k8sco.errors import K8scoError, LoadError
 from k8sco.local.progress import duration
 from k8sco.tree import Node
 
 TAIL_LINES = 20
+ALL_NODES = View(all_nodes=True)
 
 
 def error_text(err: K8scoError, traceback_text: str | None = None) -> str:
@@ -34,22 +36,6 @@ def target_line(meta: Mapping[str, object]) -> str:
     assert isinstance(args, list)
     text = f"{file}:{func}" if func else file
     return " ".join([text, *(shlex.quote(str(a)) for a in args)])
-
-
-def span(graph: Graph, recorded: Mapping[str, NodeState], i: int) -> tuple[float, float] | None:
-    """First start and last finish of the Exec nodes under node ``i`` (None if none ran)."""
-    start: float | None = None
-    end: float | None = None
-    for j in graph.subtree(graph.paths[i]):
-        rec = recorded.get(graph.paths[j])
-        if graph.kinds[j] != EXEC or rec is None or rec.started is None:
-            continue
-        start = rec.started if start is None else min(start, rec.started)
-        if rec.finished is not None:
-            end = rec.finished if end is None else max(end, rec.finished)
-    if start is None:
-        return None
-    return start, end if end is not None else start
 
 
 DOC_WIDTH = 60  # characters of a node's doc shown by `k8sco status`
@@ -83,50 +69,17 @@ def status_text(
     recorded: Mapping[str, NodeState],
     now: float,
     docs: Mapping[str, str] | None = None,
+    view: View = ALL_NODES,
 ) -> str:
     """The tree with each node's state, duration, for failures the reason and, with
-    ``docs``, the first line of each node's doc."""
-    kinds = {0: "Serial", 1: "Parallel", 2: "Exec"}
-    rows: list[tuple[str, str, str, str, str]] = []
-    for i, path in enumerate(graph.paths):
-        depth = 0 if i == 0 else path.count("/")
-        name = "/" if i == 0 else path.rsplit("/", 1)[1]
-        state = states[path]
-        rec = recorded.get(path)
-        took = ""
-        if graph.kinds[i] == EXEC:
-            if rec is not None and rec.started is not None:
-                end = rec.finished if rec.finished is not None else now
-                took = duration(end - rec.started)
-        else:
-            window = span(graph, recorded, i)
-            if window is not None:
-                end = window[1] if state.finished else now
-                took = duration(end - window[0])
-        reason = ""
-        if rec is not None and rec.reason and state is not State.DONE:
-            reason = rec.reason
-        if rec is not None and rec.attempts > 1:
-            reason = (reason + "; " if reason else "") + f"{rec.attempts} attempts"
-        rows.append(("  " * depth + name, kinds[graph.kinds[i]], state.value, took, reason))
-    width = max(len(r[0]) for r in rows)
-    docs = docs or {}
-    return "\n".join(
-        f"{label:<{width}}  {kind:<8}  {state:<7}  {took:>7}  {reason}".rstrip()
-        + doc_note(docs.get(path))
-        for (label, kind, state, took, reason), path in zip(rows, graph.paths)
-    )
+    ``docs``, the first line of each node's doc; every node, or what ``view`` lists
+    (:mod:`k8sco.cli.statusview`)."""
+    found = docs or {}
 
+    def note(i: int) -> str:
+        return doc_note(found.get(graph.paths[i]))
 
-_COUNT_ORDER = (
-    State.DONE,
-    State.ERROR,
-    State.KILLED,
-    State.SKIPPED,
-    State.RUNNING,
-    State.QUEUED,
-    State.PENDING,
-)
+    return "\n".join(tree_lines(graph, states, recorded, now, view, note))
 
 
 def counts_text(graph: Graph, states: Mapping[str, State]) -> str:
@@ -135,7 +88,7 @@ def counts_text(graph: Graph, states: Mapping[str, State]) -> str:
     for path, kind in zip(graph.paths, graph.kinds):
         if kind == EXEC:
             counts[states[path]] = counts.get(states[path], 0) + 1
-    return ", ".join(f"{counts[s]} {s.value}" for s in _COUNT_ORDER if counts.get(s))
+    return counts_phrase(counts)
 
 
 def suppressed(graph: Graph, path: str) -> bool:

@@ -69,6 +69,7 @@ def render(
     from k8sco import loading
     from k8sco.errors import UsageError
     from k8sco.render import dump_all, pipeline_name_from, render_all
+    from k8sco.render.podspec import ALLOW_DOCKER_ENV, docker_allowed
     from k8sco.validate import image_reference_problem
 
     problem = image and image_reference_problem(image)
@@ -91,7 +92,11 @@ def render(
             from k8sco.containers.nodes import planned_refs
 
             refs = planned_refs(loaded.root, loaded.code_root)
-        docs = render_all(loaded.root, pipeline, namespace, image, image_refs=refs)
+        # requires_docker=True nodes: refused unless K8SCO_ALLOW_DOCKER allows the namespace.
+        docker = docker_allowed(os.environ.get(ALLOW_DOCKER_ENV), namespace)
+        docs = render_all(
+            loaded.root, pipeline, namespace, image, image_refs=refs, allow_docker=docker
+        )
     click.echo(dump_all(docs[:1] if pipeline_only else docs), nl=False)
 
 

@@ -22,6 +22,7 @@ from k8sco.cli.cluster import (
     cluster_stop,
 )
 from k8sco.cli.markdown import LogWriter
+from k8sco.cli.statusview import View
 from k8sco.engine import EXEC, Graph, State, evaluate
 from k8sco.errors import UsageError
 from k8sco.local.processes import alive
@@ -207,10 +208,26 @@ def logs(
 @click.command()
 @click.argument("pipeline", required=False)
 @click.option("--run", "run_id", metavar="ID", help="A local run id (default: the latest run).")
+@click.option("--all", "all_nodes", is_flag=True, help="List every node, however many.")
+@click.option(
+    "--depth",
+    type=click.IntRange(min=0),
+    metavar="N",
+    help="List every node down to N levels below the root.",
+)
+@click.option(
+    "--expand",
+    multiple=True,
+    metavar="PATH",
+    help="List every child of the node at PATH (repeatable).",
+)
 @cluster_options
 def status(
     pipeline: str | None,
     run_id: str | None,
+    all_nodes: bool,
+    depth: int | None,
+    expand: tuple[str, ...],
     kubeconfig: str | None,
     context: str | None,
     namespace: str | None,
@@ -220,9 +237,14 @@ def status(
     \b
     k8sco status            the latest local run (or --run ID)
     k8sco status PIPELINE   a pipeline on the cluster, with each node's Job
+
+    A tree of more than 100 nodes is summarised: the counts per state, when it started and
+    how long it ran, the root's children and the branches with running or failed nodes;
+    --all, --depth and --expand list more.
     """
+    view = View(all_nodes=all_nodes, depth=depth, expand=expand)
     if pipeline is not None:
-        cluster_status(pipeline, kubeconfig, context, namespace)
+        cluster_status(pipeline, kubeconfig, context, namespace, view)
         return
     run = RunDir.open(RUNS_DIR, run_id)
     root = run.tree()
@@ -239,7 +261,7 @@ def status(
     if finished is None:
         header += " (running)" if running else " (the runner is gone; the run did not finish)"
     click.echo(header)
-    click.echo(output.status_text(graph, ev.states, recorded, now, output.node_docs(root)))
+    click.echo(output.status_text(graph, ev.states, recorded, now, output.node_docs(root), view))
     from k8sco.local import control
 
     waiting = control.unanswered(run.path)

@@ -24,7 +24,7 @@ from typing import Any
 from k8sco import loading, native, tree
 from k8sco.errors import K8scoError, PipelineTypeError, UsageError
 
-MAIN_KWARGS = ("env", "cpu", "mem", "gpu", "image")
+MAIN_KWARGS = ("env", "cpu", "mem", "gpu", "image", "requires_docker")  # Conducto's co.main
 # With --apply, these k8sco apply options may follow (as --option=value, or --wait).
 APPLY_OPTIONS = ("kubeconfig", "context", "namespace", "name", "image", "controller")
 MODES = "[--local | --apply [--wait] [--name=N] [--image=I] [--namespace=NS] ...]"
@@ -189,8 +189,8 @@ def _call(
 
 
 def apply_defaults(root: tree.Node, kwargs: dict[str, Any]) -> None:
-    """``co.main``'s env, cpu, mem, gpu and image apply to the root, where the root does not
-    set its own (its own env keys win over ``co.main``'s)."""
+    """``co.main``'s env, cpu, mem, gpu, image and requires_docker apply to the root, where
+    the root does not set its own (its own env keys win over ``co.main``'s)."""
     for key in (*MAIN_KWARGS, "title", "doc"):
         value = kwargs.get(key)
         if value is None:

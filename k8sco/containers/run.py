@@ -28,14 +28,16 @@ import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from types import FrameType, TracebackType
-from typing import IO
+from typing import IO, Any
 
 import docker
 import docker.errors
 import requests.exceptions
 from docker.models.containers import Container
 
+from k8sco.callback import OOM_MARKER
 from k8sco.containers.engine import connect
+from k8sco.containers.shared import SharedRun
 from k8sco.errors import RunError
 from k8sco.image import Image
 from k8sco.params import cpu_cores, mem_bytes
@@ -63,6 +65,11 @@ class ContainerSpec:
     # the spec travels in the shim's argv, which every local user can read (ps), an
     # environment only its owner.
     secret_env: tuple[str, ...] = ()
+    # requires_docker=True: the engine's Unix socket on this host, mounted for the node.
+    docker_socket: str | None = None
+    # container_reuse_context=NEW: the name of its group's container, to exec the node in
+    # (k8sco/containers/shared.py).
+    shared: str | None = None
 
     def to_json(self) -> str:
         data = asdict(self)
@@ -151,6 +158,7 @@ class ContainerRun:
                 name=spec.name,
                 cap_drop=["ALL"],
                 security_opt=["no-new-privileges"],
+                **_docker_access(spec.docker_socket),
                 stdin_open=False,
                 tty=False,
                 detach=True,
@@ -199,6 +207,17 @@ class ContainerRun:
         self._exit_code = int(result.get("StatusCode", -1))
         return self._exit_code
 
+    def oom_killed(self) -> bool:
+        """Did the kernel kill the container for exceeding its memory (the engine's
+        ``State.OOMKilled``)? False when that cannot be read any more."""
+        if self.container is None:
+            return False
+        try:
+            self.container.reload()
+        except (docker.errors.APIError, requests.exceptions.RequestException):
+            return False
+        return bool((self.container.attrs.get("State") or {}).get("OOMKilled"))
+
     def kill(self, grace: float = 10.0) -> None:
         """SIGTERM, then SIGKILL after ``grace`` seconds (``docker stop``). Does not wait."""
         container = self.container
@@ -232,6 +251,17 @@ class ContainerRun:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _docker_access(socket: str | None) -> dict[str, Any]:
+    """Create options that give a requires_docker=True node the engine: its socket at the
+    default path, DOCKER_HOST naming it, and the socket's group (non-root nodes need it)."""
+    if socket is None:
+        return {}
+    return {
+        "volumes": {socket: {"bind": "/var/run/docker.sock", "mode": "rw"}},
+        "group_add": [str(os.stat(socket).st_gid)],
+    }
 
 
 def run(spec: ContainerSpec, log: IO[bytes], client: docker.DockerClient | None = None) -> int:
@@ -275,7 +305,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     spec = ContainerSpec.from_json(args[0])
     out = sys.stdout.buffer
     try:
-        container = ContainerRun(spec, out)
+        container: ContainerRun | SharedRun
+        container = SharedRun(spec, out) if spec.shared else ContainerRun(spec, out)
         container.start()
     except RunError as exc:
         print(f"k8sco: {exc}", file=sys.stderr)
@@ -287,7 +318,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     try:
-        return container.wait()
+        code = container.wait()
+        if code != 0 and container.oom_killed():
+            # The runner reads this line off the node's log (k8sco.reconcile.callbacks): a
+            # shim's exit code cannot tell the OOM killer from `docker kill`.
+            out.write(f"\n{OOM_MARKER}: the container exceeded its memory\n".encode())
+            out.flush()
+        return code
     finally:
         container.close()
 

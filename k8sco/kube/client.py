@@ -126,7 +126,14 @@ class Cluster:
         resp = self._send(
             method, path, query, body, content_type, timeout, stream=False, accept=accept
         )
-        data = resp.read()
+        try:
+            data = resp.read()
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            # The headers came and the body did not (a read timeout mid-body, a reset): as
+            # unreachable as a refused connection, and as worth retrying.
+            raise ClusterUnreachable(
+                f"cannot reach the Kubernetes API at {self.host}: {_short(exc)}"
+            ) from None
         if resp.status >= 400:
             raise _error(resp.status, data, resp.headers, method, path)
         if not data:

@@ -1,8 +1,9 @@
 """The controller: watches Pipelines and their Jobs, asks the engine, applies its answer.
 
 Level-triggered and stateless (DESIGN.md §3). Two watch threads keep a cache of Pipelines
-and of the Jobs k8sco manages; any change marks its Pipeline dirty; one worker reconciles
-dirty Pipelines with :func:`k8sco.reconcile.reconcile` (pure) and applies the result:
+and of the Jobs k8sco manages; any change queues its Pipeline (kube/workqueue.py); a few
+workers (``K8SCO_WORKERS``), each Pipeline with one of them at a time, first queued first
+served, reconcile it with :func:`k8sco.reconcile.reconcile` (pure) and apply the result:
 Jobs created (AlreadyExists counts as success) and deleted, one status patch, Events.
 Nothing that decides an outcome lives only in memory: kill the process at any instant,
 start it again, and it reads the same Pipelines and Jobs back and reaches the same
@@ -10,6 +11,16 @@ decisions. What memory holds is bookkeeping whose loss only restarts a clock: th
 of a refused Job create, since when a foreign Job has blocked a node
 (``K8SCO_FOREIGN_JOB_TIMEOUT``) or a pod has failed to start (``K8SCO_START_TIMEOUT``),
 measured on this process's clock, never against the API server's timestamps.
+
+And a cache, so that one Job's change costs what it changes, not the tree: per Pipeline a
+:class:`k8sco.reconcile.live.Live` (the status it last wrote, the records in the incremental
+engine) told which nodes' Jobs changed since the last reconciliation (the watch events).
+It gives :func:`reconcile`'s answers (tests/reconcile/test_live.py), is built from the
+Pipeline's status (at start, after a relist), and is dropped whenever it may not hold the
+Pipeline's status: the Pipeline at another resourceVersion than its last write made (another
+writer), a new generation or working tree (a rerun, a control, a co.Lazy splice), a write
+that did not land. What it does not handle (a stop, a new rerun or reset, callbacks, shared
+containers, a co.Lazy step) is decided by :func:`reconcile` from scratch.
 
 Only a Job with an ownerReference to the Pipeline's uid is a node's run; Jobs are cached
 by their pipeline label and checked for ownership at each reconciliation. A refused Job
@@ -21,22 +32,28 @@ Jobs whose pods have not started are looked at (pods list, events list), throttl
 why; the RBAC this needs: pods list, events list and create, jobs get.
 
 Writes are batched per reconciliation and a Pipeline is reconciled at most once per
-``min_interval`` seconds, so a burst of Job events costs one status patch.
+``min_interval`` seconds, so a burst of Job events costs one status patch. On the cached
+path the status of a running Pipeline is written at most every ``status_interval`` seconds
+while all it has to say is nodes queued, running or done (what their Jobs show anyway):
+the Jobs those nodes unblock are created at once, one patch and one Event record many
+nodes. A failure, a phase change, a deletion or a refused create is written at once.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import os
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections import ChainMap
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
-from k8sco import lazy
+from k8sco import lazy, notify
 from k8sco.data.kube import FINALIZER, DataConfig, decorate_job
 from k8sco.engine import EXEC, Graph, NodeState, State
 from k8sco.errors import (
@@ -48,15 +65,19 @@ from k8sco.errors import (
     PipelineError,
     UsageError,
 )
-from k8sco.kube import secrets
+from k8sco.kube import lazystore, secrets
 from k8sco.kube.archive import Archiver
 from k8sco.kube.client import BACKGROUND, CORE, JOBS, MERGE_PATCH, PIPELINES
+from k8sco.kube.groups import GroupReports
 from k8sco.kube.lease import LeaderElector
 from k8sco.kube.overflow import StatusStore, load_tree
 from k8sco.kube.retention import Retention, delete_finished
+from k8sco.kube.workqueue import WorkQueue
 from k8sco.lazy import refuse_on_cluster
 from k8sco.reconcile import Event, Reconciliation, reconcile
+from k8sco.reconcile import callbacks as cbs
 from k8sco.reconcile.decide import problem_events
+from k8sco.reconcile.live import Live
 from k8sco.reconcile.observe import (
     events_trouble,
     job_state,
@@ -93,11 +114,19 @@ from k8sco.render.pipeline import (
     recorded_states,
     timestamp,
 )
+from k8sco.render.podspec import ALLOW_DOCKER_ENV, docker_allowed
+from k8sco.sequence import is_group_job
 from k8sco.tree import Node
 
 log = logging.getLogger("k8sco.controller")
 
 Key = tuple[str, str]  # (namespace, pipeline name)
+
+# At most this share of a worker's time goes to looking at queued Jobs' pods.
+PROBE_SHARE = 0.1
+# Seconds a Pipeline's Jobs reuse the key names of its namespace's k8sco Secret: a key set
+# while it runs reaches the Jobs created from then on, this much later at most.
+SECRET_KEYS_TTL = 5.0
 
 # Environment variables that set the controller's bounds (seconds); see Limits.
 ENV_FOREIGN_TIMEOUT = "K8SCO_FOREIGN_JOB_TIMEOUT"
@@ -157,11 +186,13 @@ class _Compiled:
     graph: Graph
     start_timeouts: dict[str, float]
     lazies: tuple[str, ...] = ()  # the paths of its Lazy nodes
+    callbacks: cbs.Table | None = None  # co.callback's, when the tree has any
 
     @classmethod
     def of(cls, root: Node, graph: Graph | None = None) -> _Compiled:
         graph = graph if graph is not None else Graph.from_tree(root)
-        return cls(root, graph, start_timeouts(root), tuple(lazy.lazy_paths(root)))
+        table = cbs.Table.of(root)
+        return cls(root, graph, start_timeouts(root), tuple(lazy.lazy_paths(root)), table or None)
 
 
 @dataclass
@@ -189,6 +220,16 @@ class Stats:
     errors: int = 0
     probes: int = 0
     pipelines_deleted: int = 0
+    # Workers bump these for different Pipelines at once: `+= 1` could lose a count. One
+    # lock for every instance, so that an instance holds counters only.
+    _lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def add(self, name: str, n: int = 1) -> None:
+        """Add ``n`` to the counter ``name`` (safe from any thread)."""
+        if not isinstance(getattr(self, name, None), int) or name.startswith("_"):
+            raise AttributeError(f"Stats has no counter {name!r}")
+        with self._lock:
+            setattr(self, name, getattr(self, name) + n)
 
 
 @dataclass(frozen=True)
@@ -217,12 +258,19 @@ class Controller:
         resync: float = 30.0,
         watch_timeout: int = 240,
         limits: Limits | None = None,
-        probe_after: float = 1.0,
+        # A pod normally starts within a few seconds, and the kubelet reports an image it
+        # cannot pull only after trying (ErrImagePull, then ImagePullBackOff): a look at
+        # 1 s mostly found ContainerCreating, and cost the worker two lists per Job
+        # whenever the cluster was slow (bench/controller.py at 10,000 nodes). 5 s still
+        # shows why within seconds.
+        probe_after: float = 5.0,
         probe_every: float = 5.0,
+        status_interval: float = 2.0,
         probes_per_second: float = 10.0,
         data: DataConfig | None = None,
         lazy_on_cluster: bool | None = None,
         retention: Retention | None = None,
+        workers: int = 4,
     ) -> None:
         self.cluster = cluster
         # co.Lazy expanded here (K8SCO_LAZY_CLUSTER=1) rather than refused (k8sco/lazy.py).
@@ -232,6 +280,7 @@ class Controller:
         # How long a finished Pipeline is kept (kube/retention.py); None: for ever.
         self.retention = retention
         self.overflow = StatusStore(cluster)  # the status ConfigMaps (kube/overflow.py)
+        self.groups = GroupReports(cluster)  # shared containers' Jobs (kube/groups.py)
         self.namespaces: list[str | None] = (
             [None]
             if namespaces is None
@@ -247,13 +296,20 @@ class Controller:
         self.limits = limits if limits is not None else limits_from_env()
         self.probe_after = probe_after
         self.probe_every = probe_every
+        # Status writes of a running Pipeline whose news can wait (nodes queued, running,
+        # done: what their Jobs show too) at most this often; Jobs are not delayed by it.
+        self.status_interval = status_interval
         self.probes_per_second = probes_per_second
         self.stats = Stats()
         self.pipelines: dict[Key, dict[str, Any]] = {}
         self.jobs: dict[Key, dict[str, dict[str, Any]]] = {}
         self.finished: set[Key] = set()
         self._compiled: dict[tuple[str, Any, Any], _Compiled] = {}
-        self._dirty: set[Key] = set()
+        self._compiled_lock = threading.Lock()  # workers compile different Pipelines at once
+        # Pipelines to reconcile, each by one of `workers` threads at a time, first dirty
+        # first served (kube/workqueue.py); `_cond` guards the caches the watches fill.
+        self.workers = workers
+        self.queue: WorkQueue[Key] = WorkQueue(clock=clock)
         self._cond = threading.Condition()
         self._synced = {
             (kind, ns): threading.Event()
@@ -269,8 +325,20 @@ class Controller:
         self._failed: dict[Key, dict[str, tuple[str, str]]] = {}  # path: (Job uid, detail)
         self._timers: dict[Key, float] = {}
         self._invalid: dict[Key, tuple[str, Any]] = {}
+        # The incremental path's cache (reconcile/live.py), dropped whenever it may not hold
+        # the Pipeline's status: each Live with the resourceVersion its status is at. And
+        # the node paths whose Job changed since the last reconciliation (None: all).
+        self._live: dict[Key, tuple[Live, Any]] = {}
+        self._changed: dict[Key, set[str] | None] = {}
+        self._queued: dict[Key, set[str]] = {}  # paths of the Jobs waiting for a pod
+        self._grouped: dict[Key, set[str]] = {}  # paths of shared containers' Jobs
+        self._written: dict[Key, Any] = {}  # the resourceVersion a status write made
+        self._status_at: dict[Key, float] = {}  # when its status was last written
+        self._secrets: dict[Key, tuple[str, float, tuple[str, ...]]] = {}  # uid, read, names
+        self._probe_lock = threading.Lock()  # the token bucket is shared by every Pipeline
         self._probe_tokens = probes_per_second
         self._probe_refill = clock()
+        self.notices = notify.Deliveries()  # co.callback's notifications (k8sco.notify)
         self.stop = threading.Event()
 
     # --- watching ---------------------------------------------------------------------------
@@ -317,7 +385,7 @@ class Controller:
             except Gone:
                 log.info("%s watch expired; listing again", kind)
             except Exception as exc:  # a watch must outlive any one failure
-                self.stats.errors += 1
+                self.stats.add("errors")
                 log.warning("%s watch failed (%s); retrying in %.1fs", kind, exc, backoff)
                 self.stop.wait(backoff)
                 backoff = min(backoff * 2, 5.0)
@@ -340,10 +408,14 @@ class Controller:
                 for job in items:
                     label = _label_key(job)
                     if label is not None:
-                        jobs.setdefault(label, {})[_node_path(job)] = job
+                        by_path = jobs.setdefault(label, {})
+                        if cbs.newer(by_path.get(_node_path(job)), job):  # attempts' Jobs
+                            by_path[_node_path(job)] = job
                 self.jobs = jobs
-            self._dirty.update(k for k in self.pipelines if not other(k))
-            self._cond.notify()
+                for key in set(self.pipelines) | set(jobs):
+                    if not other(key):
+                        self._changed[key] = None  # anything may have changed: look at all
+            self.queue.add_all(k for k in self.pipelines if not other(k))
 
     def _apply_event(self, kind: str, type_: str, obj: dict[str, Any]) -> None:
         """One watch event. Events of a watch arrive in order, so each one replaces what is
@@ -370,13 +442,31 @@ class Controller:
                 if type_ == "DELETED":
                     if _uid(jobs.get(path)) == _uid(obj):
                         jobs.pop(path, None)
-                else:
+                    if is_group_job(obj):  # also cached under the member it was created for
+                        for other in [p for p, j in jobs.items() if _uid(j) == _uid(obj)]:
+                            jobs.pop(other, None)
+                            self._note_change(label, other)
+                elif cbs.newer(jobs.get(path), obj):  # not an earlier attempt's Job
                     jobs[path] = obj
                 key = label
-            self._dirty.add(key)
-            self._cond.notify()
+                self._note_change(key, path)
+            self.queue.add(key)
+
+    def _note_change(self, key: Key, path: str) -> None:
+        """A node's Job changed (call with ``self._cond`` held)."""
+        changed = self._changed.get(key, set())
+        if changed is not None:
+            changed.add(path)
+            self._changed[key] = changed
 
     def _forget(self, key: Key) -> None:
+        self._live.pop(key, None)
+        self._changed.pop(key, None)
+        self._queued.pop(key, None)
+        self._grouped.pop(key, None)
+        self._written.pop(key, None)
+        self._status_at.pop(key, None)
+        self._secrets.pop(key, None)
         self.finished.discard(key)
         self._last_sync.pop(key, None)
         self._problems.pop(key, None)
@@ -388,8 +478,10 @@ class Controller:
     # --- reconciling ------------------------------------------------------------------------
 
     def _remember(self, cache_key: tuple[str, Any, Any], found: _Compiled) -> None:
-        self._compiled = {k: v for k, v in self._compiled.items() if k[0] != cache_key[0]}
-        self._compiled[cache_key] = found
+        with self._compiled_lock:
+            kept = {k: v for k, v in self._compiled.items() if k[0] != cache_key[0]}
+            kept[cache_key] = found
+            self._compiled = kept
 
     def compiled(self, pipeline: Mapping[str, Any]) -> _Compiled:
         meta = pipeline["metadata"]
@@ -399,7 +491,8 @@ class Controller:
             meta.get("generation"),
             lazy.signature(pipeline.get("status")),
         )
-        found = self._compiled.get(cache_key)
+        with self._compiled_lock:
+            found = self._compiled.get(cache_key)
         if found is None:
             root = load_tree(self.cluster, pipeline, self.clock())
             # Expanded here, or (K8SCO_LAZY_CLUSTER=0) failed in a line.
@@ -413,15 +506,74 @@ class Controller:
         with self._cond:
             pipeline = self.pipelines.get(key)
             jobs = dict(self.jobs.get(key, {}))
+            # What changed since the last reconciliation (None: anything), and what the
+            # incremental path keeps (put back once this reconciliation's write landed).
+            changed = self._changed.pop(key, set())
+            cached = self._live.pop(key, None)
+            queued = self._queued.get(key)
+            if queued is None or changed is None:
+                queued = {p for p, j in jobs.items() if waiting_for_pod(j)}
+            else:
+                for path in changed:
+                    job = jobs.get(path)
+                    if job is not None and waiting_for_pod(job):
+                        queued.add(path)
+                    else:
+                        queued.discard(path)
+            self._queued[key] = queued
+            # Paths whose Job is a shared container's (kube/groups.py), kept the same way
+            # so that a Pipeline with none pays nothing per reconciliation for them.
+            grouped = self._grouped.get(key)
+            if grouped is None or changed is None:
+                grouped = {p for p, j in jobs.items() if is_group_job(j)}
+            else:
+                for path in changed:
+                    job = jobs.get(path)
+                    if job is not None and is_group_job(job):
+                        grouped.add(path)
+                    else:
+                        grouped.discard(path)
+            self._grouped[key] = grouped
+        try:
+            return self._sync(key, pipeline, jobs, changed, cached, queued, bool(grouped))
+        except BaseException:
+            with self._cond:
+                self._changed[key] = None  # decided again from everything
+            raise
+
+    def _sync(
+        self,
+        key: Key,
+        pipeline: dict[str, Any] | None,
+        jobs: dict[str, dict[str, Any]],
+        changed: set[str] | None,
+        cached: tuple[Live, Any] | None,
+        queued: set[str],
+        grouped: bool,
+    ) -> Reconciliation | None:
         if pipeline is None or pipeline.get("metadata", {}).get("deletionTimestamp"):
             if pipeline is not None and self.archive is not None:
                 self.archive.observe(pipeline, jobs, recorded=False)  # its finalizer
             return None
         meta = pipeline["metadata"]
         mark = (meta.get("uid", ""), meta.get("generation"))
+        live = cached[0] if cached is not None and changed is not None else None
+        if live is not None and (
+            cached is None  # (for mypy)
+            or cached[1] != meta.get("resourceVersion")  # written since by someone else
+            or live.generation != meta.get("generation")
+        ):
+            live = None
         try:
             compiled = self.compiled(pipeline)
-            view = self.overflow.view(pipeline)  # the status with its ConfigMaps' records
+            if live is not None and live.graph is not compiled.graph:
+                live = None
+            # The status with its ConfigMaps' records: the Live's copy while it holds it.
+            view = (
+                {**pipeline, "status": live.mirror}
+                if live is not None
+                else self.overflow.view(pipeline)
+            )
         except ClusterError as exc:  # tree ConfigMaps not written yet, or a failed read
             log.info("%s/%s: %s; trying again", *key, exc)
             self._wake(key, self.clock() + 1.0)
@@ -451,14 +603,48 @@ class Controller:
         held = step.held if step is not None else {}
         before = self._problems.get(key)
         problems = before[1] if before is not None and before[0] == mark else {}
-        waiting, probe_wake = self._waiting(key, pipeline, jobs, now)
-        failures = self._failures(key, compiled.graph, pipeline, view, jobs)
+        waiting, probe_wake = self._waiting(key, pipeline, jobs, now, queued, look=False)
+        if (
+            step is not None
+            or compiled.callbacks is not None  # reconcile() decides callbacks' effects
+            or not Live.handles(pipeline, view.get("status") or {})
+            or grouped  # one Job, many nodes: kube/groups.py
+        ):
+            live = None  # co.Lazy changed the tree, or a stop, a rerun, a reset: reconcile()
+        elif live is None:
+            live = Live(compiled.graph, view.get("status") or {}, meta.get("generation"))
+            changed = None
+        failures = self._failures(
+            key,
+            compiled.graph,
+            pipeline,
+            view,
+            jobs,
+            paths=changed,
+            recorded=live.engine.recorded if live is not None else None,
+        )
 
         def decide(jobs: Mapping[str, Any], problems: Mapping[str, Problem]) -> Reconciliation:
             result = reconcile(
                 compiled.graph,
                 view,
-                {**jobs, **held},
+                {**self.groups.expand(compiled.root, jobs), **held},  # kube/groups.py
+                now,
+                problems=problems,
+                waiting=self.groups.rekey(compiled.root, waiting),  # kube/groups.py
+                limits=self.limits,
+                failures=failures,
+                start_timeouts=compiled.start_timeouts,
+                callbacks=compiled.callbacks,
+            )
+            return result if step is None else self._against(stored_view, step, result)
+
+        if live is not None:
+            # The same answer at the cost of what changed (reconcile/live.py).
+            result = live.reconcile(
+                pipeline,
+                jobs,
+                changed or (),
                 now,
                 problems=problems,
                 waiting=waiting,
@@ -466,17 +652,18 @@ class Controller:
                 failures=failures,
                 start_timeouts=compiled.start_timeouts,
             )
-            return result if step is None else self._against(stored_view, step, result)
-
-        result = decide(jobs, problems)
-        self.stats.reconciles += 1
+        else:
+            result = decide(jobs, problems)
+        self.stats.add("reconciles")
         if step is not None and step.changed:
             # No Job before the status write that records the new tree (and re-keys
             # status.nodes to it) has landed: a Job is created only for a node that a
             # controller started at any later moment finds in the tree.
             result = dataclasses.replace(result, create=[])
             self._wake(key, now)
-        outcome = self._create(pipeline, compiled, result.create, result.problems, now)
+        outcome = self._create(
+            pipeline, compiled, result.create, result.problems, now, result.attempts
+        )
         seen = dict(result.problems)
         seen.update({p: v for p, v in outcome.items() if v is not None})
         if outcome:
@@ -486,6 +673,9 @@ class Controller:
             after.update({p: v for p, v in outcome.items() if v is not None})
             with self._cond:
                 jobs = dict(self.jobs.get(key, {}))
+            if live is not None:  # from scratch, on the status as stored; rebuilt next time
+                live = None
+                view = self.overflow.view(pipeline)
             result = decide(jobs, after)
             if set(result.create) - set(outcome):
                 self._wake(key, now)
@@ -495,16 +685,69 @@ class Controller:
             self._problems.pop(key, None)
         for event in problem_events(problems, seen):
             self._event(pipeline, event)
-        self._delete(pipeline, result, jobs)
-        written = True
-        if result.status is not None:
+        members = {**jobs, **self.groups.expand(compiled.root, jobs)} if grouped else jobs
+        self._delete(pipeline, result, members)
+        written = True  # the Pipeline's status is the one decided
+        at = meta.get("resourceVersion")  # the version whose status the Live holds
+        events = result.events
+        deferred = False
+        last = self._status_at.get(key)
+        if live is not None and not live.unwritten():
+            events = []
+        elif (
+            live is not None
+            and live.may_wait()
+            and not (result.finished or result.delete or result.problems)
+            and last is not None
+            and now - last < self.status_interval
+        ):
+            # Written with what follows, status_interval after the last write: Jobs are
+            # created at once, while one status patch and one Event record many nodes.
+            written, deferred, events = False, True, []
+            self._wake(key, last + self.status_interval)
+        elif live is not None:  # at the cost of the records that changed
+            if live.spec_bytes is None:
+                live.spec_bytes = shards.json_size(pipeline.get("spec"))
+            inline, live.layout = self.overflow.store_changes(
+                pipeline, live.mirror, live.changed, live.layout, live.spec_bytes
+            )
+            if inline:
+                written = self._patch_status(pipeline, inline)
+                at = self._written.pop(key, None)
+            if written:
+                events = live.written()  # what changed since the last write
+                self._status_at[key] = now
+        elif result.status is not None:
             inline = self.overflow.store(pipeline, result.status)
-            written = self._patch_status(pipeline, inline) if inline else True
+            if inline:
+                written = self._patch_status(pipeline, inline)
+                at = self._written.pop(key, None)
+                self._status_at[key] = now
+        if live is not None and at is not None and (written or deferred):
+            self._live[key] = (live, at)
         if written:
-            for event in result.events:
+            for event in events:
                 self._event(pipeline, event)
+        if written and compiled.callbacks is not None:  # decided and recorded: now sent
+            self.notices.deliver(
+                meta["name"],
+                key,
+                view.get("status") or {},
+                result.status,
+                lambda patch: self._patch_status(self.pipelines.get(key) or pipeline, patch),
+            )
         if self.archive is not None:  # queues log archives; does no I/O here
             self.archive.observe(pipeline, jobs, recorded=written)
+        # The looks at queued Jobs' pods that are due, now that this reconciliation's Jobs
+        # are created: what they find is decided on at once (a wake-up now).
+        with self._cond:  # and the Jobs created just now, looked at from probe_after on
+            current = self.jobs.get(key, {})
+            created = {p: current[p] for p in result.create if p in current}
+        found, probe_wake = self._waiting(
+            key, pipeline, ChainMap[str, dict[str, Any]](created, jobs), now, queued | set(created)
+        )
+        if found != waiting:
+            self._wake(key, now)
         wakes = [t for t in (result.wake_at, probe_wake) if t is not None]
         if wakes:
             self._wake(key, min(wakes))
@@ -547,7 +790,7 @@ class Controller:
             return
         if not delete_finished(self.cluster, pipeline):
             return  # gone, or changed since (a rerun): judged again on its next event
-        self.stats.pipelines_deleted += 1
+        self.stats.add("pipelines_deleted")
         log.info("%s/%s: deleted, finished more than its retention ago", *key)
 
     # --- co.Lazy ----------------------------------------------------------------------------
@@ -612,7 +855,7 @@ class Controller:
             recorded = recorded_states(compiled.graph, status)
             for lazy_path in sorted(entries, key=lambda p: (p.count("/"), p)):
                 entry = entries.get(lazy_path)
-                if entry is None or "tree" not in entry or lazy_path not in graph.index:
+                if entry is None or not lazy.is_expanded(entry) or lazy_path not in graph.index:
                     continue
                 if not _under(lazy_path, target):
                     continue
@@ -633,7 +876,7 @@ class Controller:
                 written = True
 
         for lazy_path, entry in list(entries.items()):
-            if "tree" in entry:
+            if lazy.is_expanded(entry):
                 continue
             generate = _join(lazy_path, lazy.GENERATE)
             job = jobs.get(generate)
@@ -678,20 +921,18 @@ class Controller:
                 continue
             try:
                 generated = lazy.read_tree(self._generate_log(job))
-                packed = lazy.pack(generated)
-                used = sum(len(str(e.get("tree", ""))) for e in entries.values()) + len(packed)
-                if used > lazy.STATUS_MAX:
-                    raise PipelineError(
-                        f"the generated trees of this pipeline would take {used / 1024:.0f} "
-                        f"KiB of its status, over the {lazy.STATUS_MAX // 1024} KiB cap for "
-                        "generated trees on the cluster: generate less"
-                    )
-                root = lazy.splice(root, lazy_path, generated)
+                spliced = lazy.splice(root, lazy_path, generated)
+                # In status.lazy, or in ConfigMaps written now, before the status write
+                # that references them (kube/lazystore.py).
+                entry = lazystore.place(
+                    self.cluster, pipeline, lazy_path, str(_uid(job) or ""), generated, entries
+                )
             except PipelineError as exc:
                 reason = " ".join(str(exc).split())
                 failed[generate] = state.with_(state=State.ERROR, exit_code=None, reason=reason)
                 continue
-            entries[lazy_path] = {"job": str(_uid(job) or ""), "tree": packed}
+            root = spliced
+            entries[lazy_path] = entry
             written = True
 
         step.changed = root is not compiled.root
@@ -768,9 +1009,11 @@ class Controller:
         return data[-lazy.TAIL_BYTES :]
 
     def _wake(self, key: Key, at: float) -> None:
+        """Reconcile ``key`` again at ``at`` (this process's clock), or earlier."""
         with self._cond:
             if key not in self._timers or at < self._timers[key]:
                 self._timers[key] = at
+        self.queue.add_at(key, at)
 
     def _create(
         self,
@@ -779,9 +1022,11 @@ class Controller:
         paths: list[str],
         problems: Mapping[str, Problem],
         now: float,
+        attempts: Mapping[str, NodeState] | None = None,
     ) -> dict[str, Problem | None]:
         """Create the Jobs of ``paths``; what became of each one that had or has a problem
-        (None: created, or found to be this Pipeline's)."""
+        (None: created, or found to be this Pipeline's). ``attempts``: the records of
+        nodes on a later attempt (co.callback retries), whose Job is that attempt's."""
         meta = pipeline["metadata"]
         ns, uid = meta["namespace"], meta.get("uid")
         key = _key(pipeline)
@@ -789,14 +1034,18 @@ class Controller:
         halted: ClusterError | None = None  # a transient refusal: the rest would get it too
         secret_keys: tuple[str, ...] = ()
         try:  # names only, so that secrets beat node env (k8sco/secrets.py); no values
-            secret_keys = secrets.key_names(self.cluster, ns) if paths else ()
+            secret_keys = self._secret_keys(key, str(uid or ""), ns, now) if paths else ()
         except ClusterError as exc:
             halted = exc  # a Job made without them would run with the wrong environment
         for path in paths:
             prior = problems.get(path)
-            body = job_for(pipeline, compiled.root, path, secret_keys)
+            # requires_docker=True: only where K8SCO_ALLOW_DOCKER allows (render/podspec.py).
+            docker = docker_allowed(os.environ.get(ALLOW_DOCKER_ENV), ns)
+            body = job_for(pipeline, compiled.root, path, secret_keys, allow_docker=docker)
             if self.data is not None and uid:
                 body = decorate_job(body, self.data, ns, uid)
+            if attempts and path in attempts:  # its own name, maybe twice the memory
+                body = cbs.attempt_job(body, meta["name"], attempts[path])
             name = body["metadata"]["name"]
             if halted is not None:
                 out[path] = create_failed(halted.status, str(halted), name, prior, now)
@@ -807,7 +1056,7 @@ class Controller:
                 created = self.cluster.request(
                     "POST", self.cluster.ns_path(JOBS, "jobs", ns), body=body, retry=False
                 )
-                self.stats.jobs_created += 1
+                self.stats.add("jobs_created")
                 self._cache_job(key, path, created)
                 # Its pods are looked at probe_after seconds from now (our clock).
                 self._probes.setdefault(key, {})[path] = _Probe(_uid(created) or "", first=now)
@@ -844,6 +1093,17 @@ class Controller:
                     halted = exc
         return out
 
+    def _secret_keys(self, key: Key, uid: str, ns: str, now: float) -> tuple[str, ...]:
+        """The key names of the namespace's k8sco Secret, read for a Pipeline's first Jobs
+        and then at most every :data:`SECRET_KEYS_TTL` seconds: a read before every
+        reconciliation that creates Jobs delayed each of them by a round trip."""
+        found = self._secrets.get(key)
+        if found is not None and found[0] == uid and now - found[1] < SECRET_KEYS_TTL:
+            return found[2]
+        names = secrets.key_names(self.cluster, ns)
+        self._secrets[key] = (uid, now, names)
+        return names
+
     def _read_job(self, ns: str, name: str) -> dict[str, Any] | None:
         try:
             found: dict[str, Any] = self.cluster.request(
@@ -858,8 +1118,9 @@ class Controller:
         of the same uid is as new or newer: keep it)."""
         with self._cond:
             jobs = self.jobs.setdefault(key, {})
-            if _uid(jobs.get(path)) != _uid(job):
+            if _uid(jobs.get(path)) != _uid(job) and cbs.newer(jobs.get(path), job):
                 jobs[path] = job
+                self._note_change(key, path)
 
     def _delete(
         self,
@@ -874,16 +1135,19 @@ class Controller:
                 continue
             if self.archive is not None:
                 self.archive.before_delete(job)  # its log first (kube/archive.py)
-            name = job["metadata"]["name"]
-            try:
-                self.cluster.request(
-                    "DELETE",
-                    f"{self.cluster.ns_path(JOBS, 'jobs', ns)}/{name}",
-                    body=BACKGROUND,
-                )
-                self.stats.jobs_deleted += 1
-            except NotFound:
-                pass
+            # With the Jobs of the node's earlier attempts (co.callback retries), so that
+            # its first attempt's name is free for a rerun.
+            pipeline_name = pipeline["metadata"]["name"]
+            for name in [job["metadata"]["name"], *cbs.older_attempts(job, pipeline_name)]:
+                try:
+                    self.cluster.request(
+                        "DELETE",
+                        f"{self.cluster.ns_path(JOBS, 'jobs', ns)}/{name}",
+                        body=BACKGROUND,
+                    )
+                    self.stats.add("jobs_deleted")
+                except NotFound:
+                    pass
 
     # --- pods that cannot start -------------------------------------------------------------
 
@@ -893,18 +1157,25 @@ class Controller:
         pipeline: Mapping[str, Any],
         jobs: Mapping[str, Mapping[str, Any]],
         now: float,
+        paths: Iterable[str] | None = None,
+        *,
+        look: bool = True,
     ) -> tuple[dict[str, tuple[str, float]], float | None]:
         """Why the pods of this Pipeline's queued Jobs cannot start, by node path, and when
         to look again. Only Jobs with no running pod are looked at, each at most every
         ``probe_every`` seconds and all of them at most ``probes_per_second``: the cost does
-        not grow with the Jobs that run normally."""
+        not grow with the Jobs that run normally (``paths``: those waiting for a pod, when
+        the caller keeps them). With ``look`` False, what the last looks found, and none
+        taken: the reconciliation decides on that, and looks once its writes are done, so
+        that no look delays the Jobs it creates."""
         uid = pipeline["metadata"].get("uid")
         old = self._probes.get(key, {})
         fresh: dict[str, _Probe] = {}
         out: dict[str, tuple[str, float]] = {}
         wake: float | None = None
-        for path, job in jobs.items():
-            if not waiting_for_pod(job) or not owns(job, uid):
+        for path in sorted(jobs if paths is None else paths):
+            job = jobs.get(path)
+            if job is None or not waiting_for_pod(job) or not owns(job, uid):
                 continue
             meta = job["metadata"]
             juid = str(meta.get("uid", ""))
@@ -915,8 +1186,10 @@ class Controller:
                 due_at = probe.first + self.probe_after
             else:
                 due_at = probe.at + self.probe_every
-            if now >= due_at and self._take_probe_token(now):
+            if look and now >= due_at and self._take_probe_token(now):
+                began = time.monotonic()
                 trouble = self._probe(meta["namespace"], meta["name"], juid)
+                self._charge_probe(time.monotonic() - began)
                 since = (probe.since if probe.trouble else None) or now
                 probe = dataclasses.replace(
                     probe, trouble=trouble, since=since if trouble else None, at=now
@@ -940,18 +1213,27 @@ class Controller:
         pipeline: Mapping[str, Any],
         view: Mapping[str, Any],
         jobs: Mapping[str, Mapping[str, Any]],
+        *,
+        paths: Iterable[str] | None = None,
+        recorded: Mapping[str, NodeState] | None = None,
     ) -> dict[str, str]:
         """How the last pod of each newly failed Job ended (one pods list per failed node,
-        once: a failure already recorded in the status is not looked at again)."""
+        once: a failure already recorded in the status is not looked at again). Only the
+        Jobs of ``paths`` (those that changed) are looked at when given, and ``recorded``
+        are the records of ``view``'s status when the caller has them."""
         uid = pipeline["metadata"].get("uid")
         seen = self._failed.setdefault(key, {})
+        candidates = (
+            jobs.items() if paths is None else [(p, jobs[p]) for p in sorted(paths) if p in jobs]
+        )
         fresh = [
             (path, job)
-            for path, job in jobs.items()
+            for path, job in candidates
             if _failed(job) and seen.get(path, ("", ""))[0] != _uid(job) and owns(job, uid)
         ]
         if fresh:
-            recorded = recorded_states(graph, view.get("status") or {})
+            if recorded is None:
+                recorded = recorded_states(graph, view.get("status") or {})
             for path, job in fresh:
                 meta = job["metadata"]
                 detail = ""
@@ -980,21 +1262,33 @@ class Controller:
                 return detail
         return ""
 
+    def _charge_probe(self, seconds: float) -> None:
+        """A look that took ``seconds`` costs more than its token when the API is slow:
+        the looks take at most :data:`PROBE_SHARE` of a worker's time, so that a slow API
+        server (each look is two lists) slows what they say, never the Jobs' creation
+        (bench/controller.py on a loaded machine: looks took over a third of it)."""
+        extra = seconds * self.probes_per_second / PROBE_SHARE - 1.0
+        if extra > 0:
+            with self._probe_lock:
+                self._probe_tokens -= extra
+
     def _take_probe_token(self, now: float) -> bool:
-        self._probe_tokens = min(
-            self.probes_per_second,
-            self._probe_tokens + (now - self._probe_refill) * self.probes_per_second,
-        )
-        self._probe_refill = now
-        if self._probe_tokens < 1.0:
-            return False
-        self._probe_tokens -= 1.0
-        return True
+        with self._probe_lock:
+            self._probe_tokens = min(
+                self.probes_per_second,
+                self._probe_tokens + max(now - self._probe_refill, 0.0) * self.probes_per_second,
+            )
+            # Workers read the clock before taking the lock: never move the refill back.
+            self._probe_refill = max(now, self._probe_refill)
+            if self._probe_tokens < 1.0:
+                return False
+            self._probe_tokens -= 1.0
+            return True
 
     def _probe(self, ns: str, job: str, job_uid: str) -> str | None:
         """One look at a queued Job: its pods' waiting reasons, else its FailedCreate Events
         (RBAC: list pods, list events in the Pipeline's namespace)."""
-        self.stats.probes += 1
+        self.stats.add("probes")
         try:
             pods = (
                 self.cluster.request(
@@ -1047,18 +1341,17 @@ class Controller:
         except NotFound:
             return False  # deleted meanwhile
         except Conflict:
-            self.stats.status_conflicts += 1
+            self.stats.add("status_conflicts")
             log.info("%s/%s changed since it was read; reading it again", *key)
             try:
                 fresh = self.cluster.request("GET", path)
             except NotFound:
                 return False
             self._store_pipeline(key, rv, fresh)
-            with self._cond:
-                self._dirty.add(key)
-                self._cond.notify()
+            self.queue.add(key)
             return False
-        self.stats.status_patches += 1
+        self.stats.add("status_patches")
+        self._written[key] = _rv(updated)
         self._store_pipeline(key, rv, updated)
         return True
 
@@ -1100,7 +1393,7 @@ class Controller:
             self.cluster.request(
                 "POST", self.cluster.ns_path(CORE, "events", meta["namespace"]), body=body
             )
-            self.stats.events += 1
+            self.stats.add("events")
         except ClusterError as exc:  # an Event is worth a try, never a failure
             log.debug("event not recorded: %s", exc)
 
@@ -1137,54 +1430,92 @@ class Controller:
             self._work(elector, until_finished)
         finally:
             self.stop.set()
+            self.queue.shut_down()
 
     def _work(self, elector: LeaderElector | None, until_finished: bool) -> None:
+        """``self.workers`` threads reconcile what the queue hands them until ``self.stop``;
+        this thread queues every Pipeline once per ``resync`` seconds (what a lost event
+        left undone is found then). A slow reconciliation holds one worker, never the
+        others' Pipelines."""
+        workers = [
+            threading.Thread(
+                target=self._worker,
+                args=(elector, until_finished),
+                daemon=True,
+                name=f"worker:{i}",
+            )
+            for i in range(max(self.workers, 1))
+        ]
+        for worker in workers:
+            worker.start()
         last_resync = self.clock()
+        try:
+            while not self.stop.wait(min(max(last_resync + self.resync - self.clock(), 0.01), 1.0)):
+                if until_finished and self._all_finished():
+                    break  # the last unfinished Pipeline was deleted: no turn says so
+                now = self.clock()
+                if now - last_resync >= self.resync:
+                    with self._cond:
+                        keys = list(self.pipelines)
+                    self.queue.add_all(keys)
+                    last_resync = now
+        finally:
+            self.stop.set()
+            self.queue.shut_down()
+            for worker in workers:
+                worker.join()  # each ends once its current reconciliation has
+
+    def _worker(self, elector: LeaderElector | None, until_finished: bool) -> None:
         while not self.stop.is_set():
             if elector is not None and not elector.leading.is_set():
                 elector.leading.wait(0.5)
                 continue
-            with self._cond:
-                if not self._dirty:
-                    self._cond.wait(timeout=self._idle_wait())
-                now = self.clock()
-                if now - last_resync >= self.resync:
-                    self._dirty.update(self.pipelines)
-                    last_resync = now
-                for key, at in list(self._timers.items()):
-                    if at <= now:
-                        del self._timers[key]
-                        if key in self.pipelines:
-                            self._dirty.add(key)
-                due = [k for k in self._dirty if self._due(k)]
-                self._dirty.difference_update(due)
-            for key in due:
-                if self.stop.is_set() or (elector is not None and not elector.leading.is_set()):
-                    break
-                try:
-                    self.sync(key)
-                except Exception as exc:  # one pipeline's trouble must not stop the others
-                    self.stats.errors += 1
-                    if isinstance(exc, ClusterError):
-                        log.warning("reconciling %s/%s failed (%s); will retry", *key, exc)
-                    else:
-                        log.exception("reconciling %s/%s failed; will retry", *key)
-                    with self._cond:
-                        self._dirty.add(key)
-                    self.stop.wait(0.2)
-                self._last_sync[key] = self.clock()
-            if until_finished and self.pipelines and set(self.pipelines) <= self.finished:
-                return
-            if due == [] and self._dirty:
-                self.stop.wait(self.min_interval)
+            key = self.queue.get()
+            if key is None:
+                return  # shut down
+            try:
+                self._turn(key, elector)
+            finally:
+                self.queue.done(key)
+            if until_finished and self._all_finished():
+                self.stop.set()
 
-    def _idle_wait(self) -> float:
-        if not self._timers:
-            return 1.0
-        return min(max(min(self._timers.values()) - self.clock(), 0.01), 1.0)
+    def _turn(self, key: Key, elector: LeaderElector | None) -> None:
+        """One worker's turn with ``key``: no other worker holds it meanwhile."""
+        if self.stop.is_set() or (elector is not None and not elector.leading.is_set()):
+            self.queue.add(key)  # queued again by done(), for when this replica leads
+            return
+        with self._cond:
+            if key not in self.pipelines:
+                self._timers.pop(key, None)
+                return  # deleted: nothing to do (its Jobs go by garbage collection)
+            at = self._timers.get(key)
+            if at is not None and at <= self.clock():
+                del self._timers[key]
+        wait = self._due(key)
+        if wait > 0:
+            # At most one reconciliation per min_interval: what arrives meanwhile is seen
+            # by the next one, and this worker takes another Pipeline.
+            self.queue.add_after(key, wait)
+            return
+        try:
+            self.sync(key)
+        except Exception as exc:  # one pipeline's trouble must not stop the others
+            self.stats.add("errors")
+            if isinstance(exc, ClusterError):
+                log.warning("reconciling %s/%s failed (%s); will retry", *key, exc)
+            else:
+                log.exception("reconciling %s/%s failed; will retry", *key)
+            self.queue.add_after(key, 0.2)  # not at once: the same failure again
+        self._last_sync[key] = self.clock()
 
-    def _due(self, key: Key) -> bool:
-        return self.clock() - self._last_sync.get(key, 0.0) >= self.min_interval
+    def _all_finished(self) -> bool:
+        with self._cond:
+            return bool(self.pipelines) and set(self.pipelines) <= self.finished
+
+    def _due(self, key: Key) -> float:
+        """Seconds before ``key`` may be reconciled again (0 or less: now)."""
+        return self._last_sync.get(key, -math.inf) + self.min_interval - self.clock()
 
 
 def _key(obj: Mapping[str, Any]) -> Key:

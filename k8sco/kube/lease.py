@@ -25,6 +25,7 @@ it will run it (:func:`find_controller`).
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import math
 import threading
 import time
@@ -34,6 +35,8 @@ from typing import Any
 
 from k8sco.errors import ClusterError, Conflict, NotFound, UsageError
 from k8sco.kube.client import LEASES, Cluster
+
+_log = logging.getLogger(__name__)
 
 ANNOTATION_NAMESPACES = "k8sco.io/namespaces"
 ALL_NAMESPACES = "*"
@@ -255,7 +258,13 @@ class LeaderElector:
     def run(self, stop: threading.Event) -> None:
         """Try every ``retry`` seconds until ``stop``; releases the Lease at the end."""
         while not stop.is_set():
-            self.try_acquire()
+            try:
+                self.try_acquire()
+            except Exception as exc:
+                # A dead election thread leaves a controller that never leads again and never
+                # exits (client-go's elector likewise retries until its context ends). Whatever
+                # failed, leadership lapses by itself at the renew deadline; try again.
+                _log.warning("lease %s/%s: renewal failed: %s", self.namespace, self.name, exc)
             stop.wait(self.retry)
         if self.leading.is_set():
             self.release()

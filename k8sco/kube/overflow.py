@@ -24,12 +24,13 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import threading
 import time
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
-from k8sco import lazy
+from k8sco import controls, lazy
 from k8sco.errors import ClusterError, Conflict, NotFound, PipelineError
 from k8sco.kube.client import BACKGROUND, CORE, PIPELINES
 from k8sco.render import overflow
@@ -94,7 +95,15 @@ def load_tree(cluster: Api, pipeline: Mapping[str, Any], now: float | None = Non
     status records spliced in (k8sco.lazy.expand: ``status.nodes`` is keyed by this tree).
     TreePending while a tree ConfigMap is missing, PipelineError once it has been missing
     for :data:`TREE_WAIT` seconds or when the tree is invalid."""
-    return lazy.expand(load_spec_tree(cluster, pipeline, now), pipeline.get("status"))
+    from k8sco.kube import lazystore  # reads the generated trees kept in ConfigMaps
+
+    root = lazy.expand(
+        load_spec_tree(cluster, pipeline, now),
+        pipeline.get("status"),
+        lazystore.loader(cluster, pipeline),
+    )
+    # The live controls' skips and modifications (k8sco.controls), for every reader alike.
+    return controls.overridden(root, controls.spec_controls(pipeline.get("spec") or {}))
 
 
 def load_spec_tree(cluster: Api, pipeline: Mapping[str, Any], now: float | None = None) -> Node:
@@ -142,6 +151,8 @@ class StatusStore:
         self.cluster = cluster
         # (namespace, ConfigMap name) -> (resourceVersion, records)
         self._cache: OrderedDict[tuple[str, str], tuple[str, dict[str, Any]]] = OrderedDict()
+        # The controller's workers use it for different Pipelines at once: one LRU for all.
+        self._lock = threading.Lock()
         self.writes = 0
 
     def _get(
@@ -150,9 +161,11 @@ class StatusStore:
         """The ConfigMap's resourceVersion and records: the copy in memory unless the
         Pipeline's status records another digest (``want``) for it."""
         key = (namespace, name)
-        found = self._cache.get(key)
+        with self._lock:
+            found = self._cache.get(key)
+            if found is not None:
+                self._cache.move_to_end(key)
         if found is not None and (want is None or overflow.digest(found[1]) == want):
-            self._cache.move_to_end(key)
             return found
         try:
             cm = self.cluster.request("GET", f"{_configmaps(self.cluster, namespace)}/{name}")
@@ -168,10 +181,11 @@ class StatusStore:
         return found
 
     def _put(self, key: tuple[str, str], value: tuple[str, dict[str, Any]]) -> None:
-        self._cache[key] = value
-        self._cache.move_to_end(key)
-        while len(self._cache) > _CACHE_MAX:
-            self._cache.popitem(last=False)
+        with self._lock:
+            self._cache[key] = value
+            self._cache.move_to_end(key)
+            while len(self._cache) > _CACHE_MAX:
+                self._cache.popitem(last=False)
 
     def _shards(self, pipeline: Mapping[str, Any]) -> dict[int, dict[str, Any]]:
         meta = pipeline["metadata"]
@@ -198,17 +212,55 @@ class StatusStore:
         """Write what ``patch`` (a merge patch of the whole status, as :meth:`view` shows it)
         changes in the status ConfigMaps; the merge patch for the Pipeline's own status
         (empty when it does not change)."""
-        meta = pipeline["metadata"]
         stored = pipeline.get("status") or {}
         full = overflow.apply_patch(overflow.join(stored, self._shards(pipeline)), patch)
         fixed = overflow.json_size({k: v for k, v in pipeline.items() if k != "status"})
         inline, shards = overflow.split(full, fixed, stored)
-        ns, uid = meta["namespace"], meta.get("uid", "")
         for k, records in sorted(shards.items()):
-            name = overflow.status_configmap_name(meta["name"], uid, k)
+            self._write(pipeline, k, records, stored)
+        return overflow.merge_patch(stored, inline)
+
+    def store_changes(
+        self,
+        pipeline: Mapping[str, Any],
+        full: Mapping[str, Any],
+        changed: Iterable[str],
+        layout: overflow.Layout | None,
+        spec_bytes: int,
+    ) -> tuple[dict[str, Any], overflow.Layout]:
+        """:meth:`store` for a caller that keeps the whole new status (``full``), which
+        records changed in it since the last call (``changed``, by index) and the
+        :class:`~k8sco.render.overflow.Layout` this returned then (None the first time), all
+        of it for ``pipeline`` as it stands now (``spec_bytes``: its spec's JSON size): the
+        merge patch for the Pipeline's status, and the layout to pass next time. Costs the
+        changed records and their shards, except when the layout is built (or the level
+        goes up)."""
+        stored = pipeline.get("status") or {}
+        fixed = overflow.fixed_size(pipeline, spec_bytes)
+        answer = layout.update(full, changed, fixed) if layout is not None else None
+        if layout is None or answer is None:
+            layout = overflow.Layout(full, fixed, stored)
+            patch, dirty = overflow.merge_patch(stored, layout.inline), set(layout.shards)
+        else:
+            _, patch, dirty = answer
+        for k in sorted(dirty):
+            self._write(pipeline, k, layout.shards[k], stored)
+        return patch, layout
+
+    def _write(
+        self,
+        pipeline: Mapping[str, Any],
+        k: int,
+        records: dict[str, Any],
+        stored: Mapping[str, Any],
+    ) -> None:
+        """Write status shard ``k`` unless the copy in memory already holds ``records``."""
+        meta = pipeline["metadata"]
+        ns, uid = meta["namespace"], meta.get("uid", "")
+        name = overflow.status_configmap_name(meta["name"], uid, k)
+        with self._lock:
             cached = self._cache.get((ns, name))
-            if cached is not None and cached[1] == records:
-                continue
+        if cached is None or cached[1] != records:
             body = overflow.configmap(pipeline, name, "status", overflow.shard_content(records))
             try:
                 if cached is None and k not in overflow.shards_of(stored):
@@ -229,11 +281,12 @@ class StatusStore:
                         "PUT", f"{_configmaps(self.cluster, ns)}/{name}", body=body
                     )
             except Conflict:
-                self._cache.pop((ns, name), None)  # read again on the next reconciliation
+                with self._lock:
+                    self._cache.pop((ns, name), None)  # read again on the next reconciliation
                 raise
-            self.writes += 1
-            self._put((ns, name), (done["metadata"].get("resourceVersion", ""), records))
-        return overflow.merge_patch(stored, inline)
+            with self._lock:
+                self.writes += 1
+            self._put((ns, name), (done["metadata"].get("resourceVersion", ""), dict(records)))
 
 
 def read_status(cluster: Api, pipeline: Mapping[str, Any]) -> dict[str, Any]:

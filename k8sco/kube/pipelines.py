@@ -1,4 +1,4 @@
-"""Pipelines on a cluster: create, read, list, stop, rerun, delete; their pods and logs.
+"""Pipelines on a cluster: create, read, list, stop, rerun, control, delete; pods and logs.
 
 What the CLI does to a cluster, one function per verb, each one request or a short
 sequence of them. Errors arrive as k8sco exceptions from :mod:`k8sco.kube.client` and are
@@ -7,14 +7,18 @@ given a user's words here when the context says more (a missing CRD, a missing p
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
+from k8sco import controls
+from k8sco.controls import Control
 from k8sco.errors import ClusterError, Conflict, NotFound, UsageError
 from k8sco.kube.client import BACKGROUND, CORE, JOBS, MERGE_PATCH, PIPELINES, Cluster
 from k8sco.render.constants import CRD_NAME, LABEL_PIPELINE, PLURAL
 
+CONTROL_TRIES = 5  # reads and writes of spec.controls before giving up on a busy Pipeline
 INSTALL_HINT = (
     "install k8sco into the cluster first: kubectl apply -f manifests/ "
     "(or helm install k8sco charts/k8sco)"
@@ -152,6 +156,45 @@ def rerun(cluster: Cluster, name: str, path: str = "/") -> dict[str, Any]:
     """Ask the controller to run failed and killed nodes under ``path`` again."""
     return _patch_spec(
         cluster, name, {"stop": False, "rerun": {"path": path, "token": uuid.uuid4().hex}}
+    )
+
+
+def control(cluster: Cluster, name: str, ctl: Control) -> dict[str, Any]:
+    """Append a live control (reset, skip, unskip, modify; k8sco.controls) to the Pipeline's
+    ``spec.controls``, which its controller applies once. Checked first against the tree as
+    the controller will see it (a bad path or parameter: UsageError, nothing written). The
+    list is replaced whole by a merge patch, so the patch carries the resourceVersion it
+    was read at: a control appended meanwhile by someone else gives 409, and it is read
+    again (kubernetes apimachinery: a resourceVersion in an update is a precondition)."""
+    from k8sco.kube.overflow import load_tree
+
+    for _ in range(CONTROL_TRIES):
+        found = get(cluster, name)
+        controls.check(load_tree(cluster, found), ctl, cluster=True)
+        items = controls.spec_controls(found.get("spec") or {})
+        if len(items) >= controls.MAX_CONTROLS:
+            raise UsageError(
+                f"pipeline {name} holds {len(items)} controls already, the most it takes: "
+                "apply the pipeline again under a new name"
+            )
+        entry = dataclasses.replace(ctl, token=ctl.token or uuid.uuid4().hex).to_dict()
+        spec: dict[str, Any] = {"controls": [*items, entry]}
+        if ctl.action == controls.RESET:
+            spec["stop"] = False  # a stopped pipeline's subtree runs again, as with rerun
+        body = {"metadata": {"resourceVersion": found["metadata"].get("resourceVersion")}}
+        body["spec"] = spec
+        try:
+            patched: dict[str, Any] = cluster.request(
+                "PATCH", f"{_pipelines(cluster)}/{name}", body=body, content_type=MERGE_PATCH
+            )
+            return patched
+        except Conflict:
+            continue
+        except ClusterError as exc:
+            raise _explain(exc, f"change pipeline {name}") from None
+    raise ClusterError(
+        f"pipeline {name} kept changing while the control was written ({CONTROL_TRIES} "
+        "tries): try again"
     )
 
 

@@ -101,6 +101,7 @@ def run(settings: ControllerSettings) -> None:
         watched,
         data=DataConfig.from_env(os.environ),
         retention=Retention.from_env(os.environ),
+        workers=workers(os.environ),
     )
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: ctl.stop.set())
@@ -132,3 +133,27 @@ def serve_health(port: int, stop: threading.Event, elector: LeaderElector) -> Th
 
 def log_level(env: Mapping[str, str] = os.environ) -> str:
     return env.get("K8SCO_LOG_LEVEL", "INFO")
+
+
+WORKERS_ENV = "K8SCO_WORKERS"
+DEFAULT_WORKERS = 4
+MAX_WORKERS = 64
+
+
+def workers(env: Mapping[str, str] = os.environ) -> int:
+    """How many Pipelines are reconciled at once (``K8SCO_WORKERS``, default 4): each
+    Pipeline by one worker at a time, so one slow reconciliation holds up no other
+    Pipeline while another worker is free. Threads share one interpreter: past a few, more
+    only add contention."""
+    text = env.get(WORKERS_ENV, "").strip()
+    if not text:
+        return DEFAULT_WORKERS
+    try:
+        count = int(text)
+    except ValueError:
+        count = 0
+    if not 1 <= count <= MAX_WORKERS:
+        raise UsageError(
+            f"{WORKERS_ENV}={text!r} is not a number of workers from 1 to {MAX_WORKERS}"
+        )
+    return count

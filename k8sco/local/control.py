@@ -1,9 +1,12 @@
-"""Controls for a local run: rerun, stop and delete, the same code for ``k8sco rerun``,
-``k8sco stop``, ``k8sco delete --run`` and the web UI's buttons.
+"""Controls for a local run: rerun, stop, delete and the live controls of
+:mod:`k8sco.controls` (reset, skip, unskip, modify), the same code for ``k8sco rerun``,
+``k8sco stop``, ``k8sco delete --run``, ``k8sco reset`` (and skip, unskip, modify) and the web
+UI's buttons.
 
 A running ``k8sco run`` takes requests through its run directory::
 
-    <run dir>/requests/<id>.json         {"id", "action", "path"}: from a client
+    <run dir>/requests/<id>.json         {"id", "action", "path"} (modify: also "set",
+                                         "command"): from a client
     <run dir>/requests/done/<id>.json    the runner's answer: also "ok", "message", "answered"
 
 A client writes the request atomically (a temporary name, then ``os.replace``) and waits,
@@ -26,17 +29,18 @@ import secrets
 import shutil
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from k8sco import controls
 from k8sco.errors import RunError, UsageError
 from k8sco.local.processes import alive
 from k8sco.local.rundir import RunDir, _point_latest, latest_id, list_runs
 
 REQUESTS = "requests"
 DONE = "done"
-ACTIONS = ("rerun", "stop")
+ACTIONS = ("rerun", "stop", *controls.ACTIONS)
 ANSWER_WAIT = 30.0  # seconds a client waits for the runner's answer
 END_WAIT = 60.0  # seconds ``delete`` waits for a stopped run's runner to end
 CHECK = 0.05  # seconds between a waiting client's looks
@@ -48,6 +52,12 @@ class Request:
     action: str
     path: str
     file: Path
+    extra: Mapping[str, Any] = field(default_factory=dict)  # modify's "set" and "command"
+
+    def control(self) -> controls.Control:
+        """The request as a live control (reset, skip, unskip, modify); PipelineError when
+        it is not a valid one."""
+        return controls.Control.from_dict({**self.extra, "action": self.action, "path": self.path})
 
 
 # --- is it running? -------------------------------------------------------------------------
@@ -129,6 +139,15 @@ def rerun(run: RunDir, path: str, wait: float = ANSWER_WAIT) -> str:
     return submit(run, "rerun", path, wait)
 
 
+def live(run: RunDir, control: controls.Control, wait: float = ANSWER_WAIT) -> str:
+    """A live control (reset, skip, unskip, modify) of a run in progress, checked here
+    against the run's tree first (a bad path or parameter fails in one line, changing
+    nothing), then carried out by its runner; the runner's one-line answer."""
+    controls.check(run.tree(), control)
+    extra = {k: v for k, v in control.to_dict().items() if k in ("set", "command")}
+    return submit(run, control.action, control.path, wait, extra)
+
+
 def stop(run: RunDir, wait: float = ANSWER_WAIT) -> str:
     """Kill the running nodes of a run in progress, record them killed and end the run:
     what Ctrl-C in its terminal does."""
@@ -163,11 +182,17 @@ def delete(base: Path, run_id: str, wait: float = ANSWER_WAIT, end_wait: float =
     return f"run {run_id} deleted"
 
 
-def submit(run: RunDir, action: str, path: str, wait: float = ANSWER_WAIT) -> str:
+def submit(
+    run: RunDir,
+    action: str,
+    path: str,
+    wait: float = ANSWER_WAIT,
+    extra: Mapping[str, Any] | None = None,
+) -> str:
     """Hand a request to the run's runner and wait for its answer: its message, or the
     runner's refusal as a UsageError."""
     if action not in ACTIONS:
-        raise UsageError(f"unknown control {action!r} for a local run: rerun or stop")
+        raise UsageError(f"unknown control {action!r} for a local run: {', '.join(ACTIONS)}")
     if runner_pid(run) is None:
         raise not_running(run)
     ident = f"{time.time_ns():020d}-{os.getpid()}-{secrets.token_hex(3)}"
@@ -176,7 +201,8 @@ def submit(run: RunDir, action: str, path: str, wait: float = ANSWER_WAIT) -> st
     try:
         (folder / DONE).mkdir(mode=0o700, parents=True, exist_ok=True)
         tmp = folder / f".{ident}.tmp"
-        tmp.write_text(json.dumps({"id": ident, "action": action, "path": path}))
+        request = {**(extra or {}), "id": ident, "action": action, "path": path}
+        tmp.write_text(json.dumps(request))
         os.replace(tmp, file)
     except OSError as exc:
         raise RunError(f"cannot write a request into {folder}: {exc}") from exc
@@ -242,7 +268,9 @@ def pending(run_path: Path) -> list[Request]:
         if not isinstance(data, dict) or not isinstance(data.get("path", "/"), str):
             answer(Request(ident, "?", "/", file), False, f"{file} is not a request")
             continue
-        out.append(Request(ident, str(data.get("action")), str(data.get("path") or "/"), file))
+        extra = {k: data[k] for k in ("set", "command") if k in data}
+        action, path = str(data.get("action")), str(data.get("path") or "/")
+        out.append(Request(ident, action, path, file, extra))
     return out
 
 

@@ -53,6 +53,8 @@ def event_line(path: str, rec: NodeState, now: float) -> str:
     if rec.state is State.RUNNING:
         attempt = f" (attempt {rec.attempts})" if rec.attempts > 1 else ""
         return f"[{clock(now)}] running {path}{attempt}"
+    if rec.state is State.PENDING and rec.attempts == 0:  # a live reset (k8sco.controls)
+        return f"[{clock(now)}] reset {path}: pending"
     if rec.state is State.PENDING:  # a failed attempt that will be retried
         return f"[{clock(now)}] retry {path}: {rec.reason}"
     took = ""

@@ -10,7 +10,8 @@ Ctrl-C (SIGINT or SIGTERM) stops every running node, records it ``killed`` and e
 A run in progress also takes requests through its run directory (:mod:`k8sco.local.control`:
 ``k8sco rerun``, ``k8sco stop`` and the web UI's buttons), looked for every REQUEST_POLL
 seconds: ``stop`` is Ctrl-C; ``rerun PATH`` puts the failed and killed Exec nodes under PATH
-back to pending (``engine.reset``, through the incremental engine), as on a cluster.
+back to pending (``engine.reset``, through the incremental engine), as on a cluster; reset,
+skip, unskip and modify are :mod:`k8sco.controls`'.
 
 No process of a run outlives it: a node's process group is killed when the node ends, and
 at the end of the run (Ctrl-C included) a guardian process kills the groups left and every
@@ -40,7 +41,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from k8sco import engine, lazy
+from k8sco import controls, engine, lazy, notify
+from k8sco.callback import OOM_MARKER
 from k8sco.data.local import ENV_PIPELINE, local_data_env
 from k8sco.engine import Graph, NodeState, State
 from k8sco.errors import PipelineError, RunError
@@ -49,6 +51,7 @@ from k8sco.local import control, guardian, processes
 from k8sco.local import secrets as local_secrets
 from k8sco.local.progress import PlainProgress, Progress
 from k8sco.local.rundir import RUNS_DIR, EncodedStates, RunDir
+from k8sco.reconcile import callbacks as cbs
 from k8sco.secrets import process_env, secret_names
 from k8sco.tree import Exec, Node
 
@@ -59,7 +62,7 @@ MAX_WAIT = 86400.0  # seconds: the longest sleep of the loop
 # run whatever its size, and what a reader (or a SIGKILLed run) sees is this recent.
 STATE_WRITE_INTERVAL = 0.1
 STATE_WRITE_SHARE = 0.05
-TIMEOUT, KILLED = "timeout", "killed"
+TIMEOUT, KILLED, RESET = "timeout", "killed", "reset"
 EXIT_INTERRUPTED = 130
 # Seconds between looks for requests in the run directory (one scandir of a small folder):
 # an answer takes at most this long when nothing else wakes the loop.
@@ -158,6 +161,10 @@ class _Runner:
         # Read once, at the start: a file open to others fails the run before any node.
         self.secrets = local_secrets.load()
         self.guardian = processes.Guardian(token)
+        run_id = rundir.run_id
+        self.watcher = notify.Watcher(
+            self.callbacks, run_id, lambda: notify.Outbox(notify.Notifier.from_env(run_id))
+        )
 
     # --- the loop -------------------------------------------------------------------------
 
@@ -173,6 +180,7 @@ class _Runner:
             self.waiter.close()
             self._refuse_requests()
             self.progress.close()
+            self.watcher.close()  # what the callbacks still have to send
             finished = time.time()
             final = self.inc.snapshot(finished)
             self.rundir.write_states(
@@ -193,6 +201,9 @@ class _Runner:
         for it once, O(nodes), and then kept up to date one change at a time."""
         self.graph = graph
         self.inc = Incremental(graph, self.recorded)
+        self.callbacks = cbs.Table.of(self.spec.root)  # co.callback: k8sco.reconcile.callbacks
+        if getattr(self, "watcher", None) is not None:
+            self.watcher.retable(self.callbacks)
         cpus = [graph.cpu[i] for i in range(len(graph.paths)) if graph.kinds[i] == engine.EXEC]
         self.min_cpu = max(min(cpus, default=1.0), 1e-3)
 
@@ -250,6 +261,8 @@ class _Runner:
                 ok, message = True, f"run {self.rundir.run_id}: stopping"
             elif req.action == "rerun":
                 ok, message = self._rerun(req.path, now)
+            elif req.action in controls.ACTIONS:  # reset, skip, unskip, modify
+                ok, message = self._live(req, now)
             else:
                 ok, message = False, f"unknown request {req.action!r}: rerun or stop"
             control.answer(req, ok, message)
@@ -280,6 +293,34 @@ class _Runner:
         return True, (
             f"run {run_id}: rerunning failed and killed nodes under {path} ({len(failed)})"
         )
+
+    def _live(self, req: control.Request, now: float) -> tuple[bool, str]:
+        """A live control (k8sco.controls): the tree changed (and written, so that
+        ``k8sco status`` and the UI show it) and the engine rebuilt, or, for a reset, the
+        subtree's records back to pending, its running nodes stopped first."""
+        if self.interrupts:
+            return False, f"run {self.rundir.run_id} is stopping; it takes no controls"
+        try:
+            ctl = req.control()
+            controls.apply(self.spec.root, ctl)  # checked first: nothing changes on error
+        except PipelineError as exc:
+            return False, f"run {self.rundir.run_id}: {exc}"
+        if ctl.action == controls.RESET:
+            _, dropped = controls.reset_records(self.graph, self.recorded, ctl.path)
+            running = {c.path for c in self.children.values()}
+            for path in dropped:
+                if path in running:
+                    self._stop(path, RESET, now)  # back to pending once it has ended
+                else:
+                    self._record(path, engine.PENDING, now)
+        else:
+            self.rundir = self.rundir.grow(self.spec.root, self.graph.exec_paths)
+            self._set_graph(Graph.from_tree(self.spec.root))
+            regraph = getattr(self.progress, "regraph", None)
+            if regraph is not None:
+                regraph(self.graph)
+        self.dirty, self.write_due = True, now
+        return True, f"run {self.rundir.run_id}: {ctl.describe()}"
 
     def _refuse_requests(self) -> None:
         """Answer what came in after the last look: the run has ended."""
@@ -343,6 +384,8 @@ class _Runner:
                 k: self.base_env[k] for k in ("K8SCO_PIPELINE", ENV_PIPELINE, guardian.TOKEN_VAR)
             }
             framework["K8SCO_NODE_PATH"] = path
+            if rec.retried:  # an attempt after a retry by callback, as on a cluster
+                framework[cbs.ATTEMPT_ENV] = str(cbs.attempt(rec))
             env = process_env(self.base_env, node.get("env"), self.secrets, framework, path)
             if rec.attempts > 1:
                 with open(log, "a", encoding="utf-8") as f:
@@ -367,10 +410,13 @@ class _Runner:
         self._record(path, rec, now)
 
     def _container_argv(self, node: Exec, path: str) -> list[str]:
-        from k8sco.containers import run  # docker loads only in docker mode
+        from k8sco.containers import run, shared  # docker loads only in docker mode
 
         assert self.spec.images is not None
         framework = {"K8SCO_PIPELINE": self.rundir.run_id, "K8SCO_NODE_PATH": path}
+        retried = self.recorded.get(path, engine.PENDING).retried
+        if retried:  # an attempt after a retry by callback
+            framework[cbs.ATTEMPT_ENV] = str(retried + 1)
         # The run's token reaches the container's processes too, so that the guardian's scan
         # of /proc (the engine runs on this host) kills them when the runner is SIGKILLed.
         framework[guardian.TOKEN_VAR] = self.base_env[guardian.TOKEN_VAR]
@@ -382,6 +428,11 @@ class _Runner:
         )
         if node.get("run_as_root"):  # as its Job's pod would (DESIGN.md §2)
             spec = replace(spec, user="0:0")
+        # requires_docker (the engine's socket) and shared containers (one per group).
+        spec = shared.for_node(spec, self.spec.root, path, self.rundir.run_id, NODE_LABEL)
+        mem = self.recorded.get(path, engine.PENDING).mem
+        if mem is not None:  # an attempt with more memory (co.callback.retry_with_double_mem)
+            spec = replace(spec, mem=mem)
         # Secret values reach the container from the shim's environment (_spawn put them
         # there), never from its argv; they replace the node's values of the same names.
         hidden = secret_names(node.get("env"), self.secrets, framework)
@@ -428,12 +479,31 @@ class _Runner:
             rec = engine.timed_out(rec, self.graph.max_time[i], now)
         elif child.stop_reason == KILLED:
             rec = engine.killed(rec, now, "interrupted")
+        elif child.stop_reason == RESET:
+            rec = engine.PENDING
         else:
             code = child.proc.returncode
-            rec = engine.exited(rec, code, self.graph.retries[i], now)
+            # retries= counts within one attempt, as a Job's backoffLimit (co.callback).
+            retries = self.graph.retries[i] + cbs.attempts_before(rec)
+            rec = engine.exited(rec, code, retries, now)
             if lazy.is_generate(self.spec.root, child.path):
                 rec = self._generated(child.path, rec, now)
+        if rec.state is State.ERROR and self.callbacks:  # a retry or skip by callback
+            oom = cbs.is_oom(rec, self._oom_detail(child.path))
+            rec = cbs.after_failure(self.callbacks, child.path, rec, self.recorded, oom=oom)
         self._record(child.path, rec, now)
+
+    def _oom_detail(self, path: str) -> str | None:
+        """What says the node's container ran out of memory: in docker mode the shim's line
+        in its log (Docker's State.OOMKilled); in process mode nothing (the exit code
+        alone: a best effort)."""
+        if self.spec.images is None:
+            return None
+        try:
+            tail = self._log_tail(path)[-4096:]
+        except PipelineError:
+            return ""
+        return "OOMKilled" if OOM_MARKER.encode() in tail else ""
 
     # --- co.Lazy --------------------------------------------------------------------------
 
@@ -527,7 +597,8 @@ class _Runner:
             child.proc.wait()
             rec = engine.killed(self.recorded[child.path], time.time(), "runner stopped")
             self.recorded[child.path] = rec
-            self.inc.update(child.path, rec)
+            delta = self.inc.update(child.path, rec)
+            self.watcher.changed(delta.states, child.path, rec)
             self.state_dicts.set(child.path, rec.to_dict())
             del self.children[pid]
 
@@ -543,7 +614,9 @@ class _Runner:
 
     def _record(self, path: str, rec: NodeState, now: float) -> None:
         self.recorded[path] = rec
-        self.inc.update(path, rec)
+        delta = self.inc.update(path, rec)
+        if self.watcher.paths:  # co.callback notifications (k8sco.notify)
+            self.watcher.changed(delta.states, path, rec)
         self.state_dicts.set(path, rec.to_dict())
         self.dirty = True
         self.progress.event(path, rec, now)

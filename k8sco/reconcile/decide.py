@@ -10,19 +10,22 @@ found (or its create answers AlreadyExists), never created twice.
 The Pipeline's spec may ask for two things besides running:
 - ``spec.stop: true`` — delete the running Jobs, record their nodes as killed, start nothing;
 - ``spec.rerun: {path, token}`` — once per new token, failed and killed Exec nodes under
-  ``path`` go back to pending (their Jobs are deleted first; done nodes stay done).
+  ``path`` go back to pending (their Jobs are deleted first; done nodes stay done);
+- ``spec.controls`` — live controls (k8sco.controls): a reset once per entry, recorded by
+  ``status.controlToken``; skips and modifications are already in ``graph``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from k8sco import engine
+from k8sco import controls, engine
 from k8sco.engine import Evaluation, Graph, NodeState, State
 from k8sco.lazy import STATUS_KEY
+from k8sco.reconcile import callbacks as cbs
 from k8sco.reconcile.observe import job_state, parse_time
 from k8sco.reconcile.problems import Limits, Problem, Trouble, not_owned, owns
 from k8sco.render.pipeline import Phase, recorded_states, render_status
@@ -47,6 +50,9 @@ class Reconciliation:
     # What still stands between nodes and their Jobs (to keep for the next reconciliation).
     problems: dict[str, Problem] = field(default_factory=dict)
     wake_at: float | None = None  # reconcile again by then (a retry, a timeout) if nothing else
+    # The records of nodes in ``create`` on an attempt after a retry by callback: their Job
+    # is that attempt's (reconcile.callbacks.attempt_job).
+    attempts: dict[str, NodeState] = field(default_factory=dict)
 
 
 def reconcile(
@@ -60,6 +66,7 @@ def reconcile(
     limits: Limits = DEFAULT_LIMITS,
     failures: Mapping[str, str] | None = None,
     start_timeouts: Mapping[str, float] | None = None,
+    callbacks: cbs.Table | None = None,
 ) -> Reconciliation:
     """Decide for ``pipeline`` given the Jobs under its nodes' names by node path (the
     ``k8sco.io/path`` annotation), the ``problems`` kept from earlier reconciliations and
@@ -89,57 +96,24 @@ def reconcile(
     kept: dict[str, Problem] = {}
     delete: list[str] = []
     wakes: list[float] = []
+    uid = str(meta.get("uid") or "")
+    inputs = NodeInputs(uid, ns, now, known, why, failures or {}, start_timeouts or {}, limits)
+    if callbacks:  # co.callback: retries and skips decided per node (reconcile.callbacks)
+        inputs = dataclasses.replace(inputs, callbacks=callbacks, records=prior)
     for path in graph.exec_paths:
-        job, rec = jobs.get(path), prior.get(path)
-        if job is not None and not owns(job, meta.get("uid")):
-            if rec is not None and rec.state.finished:
-                recorded[path] = rec  # its outcome is recorded; the name is free or not
-                continue
-            # Retried as soon as the Job is gone from the cache, not before.
-            kept[path] = dataclasses.replace(not_owned(job, known.get(path), now), retry_at=now)
-            recorded[path], _ = _held(kept[path], rec, now, limits, ns)
-            if not recorded[path].state.finished:
-                wakes.append(kept[path].since + limits.foreign_timeout)
-            continue
-        if job is not None:
-            deleting = bool(job.get("metadata", {}).get("deletionTimestamp"))
-            if deleting and (rec is None or rec.state is State.PENDING):
-                blocked.add(path)
-                continue
-            state = job_state(job, rec)
-            detail = (failures or {}).get(path)
-            if detail and state.state is State.ERROR and state is not rec:
-                state = state.with_(reason=f"{state.reason}: {detail}" if state.reason else detail)
-            if state.state is State.QUEUED and path in why:
-                trouble, since = why[path]
-                bound = (start_timeouts or {}).get(path, limits.start_timeout)
-                if now - since >= bound:
-                    state = state.with_(
-                        state=State.ERROR,
-                        finished=now,
-                        reason=f"could not start in {_seconds(bound)}: {trouble}",
-                    )
-                    delete.append(path)
-                else:
-                    state = state.with_(reason=f"waiting: {trouble}")
-                    wakes.append(since + bound)
-            recorded[path] = state
-            continue
-        if path in known and not (rec is not None and rec.state.finished):
-            kept[path] = known[path]
-            recorded[path], retry = _held(kept[path], rec, now, limits, ns)
-            if retry:
-                recreate.append(path)
-            if not recorded[path].state.finished:
-                wakes.append(_wake(kept[path], limits))
-        elif rec is not None:
-            recorded[path] = rec
-            if rec.state is State.QUEUED:  # its create may not have landed: AlreadyExists is ok
-                recreate.append(path)
-            elif rec.state is State.RUNNING:
-                # Seen running, so its Job existed and was deleted since (by someone, a TTL):
-                # creating it again would run the node a second time under its name.
-                recorded[path] = engine.killed(rec, now, "its Job was deleted while it ran")
+        out = decide_node(path, jobs.get(path), prior.get(path), inputs)
+        if out.state is not None:
+            recorded[path] = out.state
+        if out.problem is not None:
+            kept[path] = out.problem
+        if out.blocked:
+            blocked.add(path)
+        if out.recreate:
+            recreate.append(path)
+        if out.delete:
+            delete.append(path)
+        if out.wake is not None:
+            wakes.append(out.wake)
 
     if rerun.get("token") and rerun["token"] != prior_status.get("rerunToken"):
         target = rerun.get("path") or "/"
@@ -152,6 +126,15 @@ def reconcile(
                     blocked.add(path)
             recreate = [p for p in recreate if p in kept_states]
             recorded = kept_states
+
+    # Live resets (k8sco.controls), once each: as a rerun, but done nodes run again too.
+    recorded, reset = controls.cluster_resets(graph, recorded, spec, prior_status)
+    for path in reset:
+        kept.pop(path, None)
+        if path in jobs and owns(jobs[path], meta.get("uid")):
+            delete.append(path)
+            blocked.add(path)
+    recreate = [p for p in recreate if p not in reset]
 
     if stopped:
         for path, rec in list(recorded.items()):
@@ -168,7 +151,8 @@ def reconcile(
         for path in ev.ready:
             if path not in blocked:
                 create.append(path)
-                recorded[path] = NodeState(State.QUEUED, prior.get(path, NodeState()).attempts)
+                attempts = prior.get(path, NodeState()).attempts
+                recorded[path] = cbs.queued(recorded.get(path), attempts)
         create.extend(recreate)
 
     ev = engine.evaluate(graph, recorded, now)
@@ -189,18 +173,127 @@ def reconcile(
         new_status["phase"] = Phase.KILLED  # what never started stays pending, for a rerun
     if token:
         new_status["rerunToken"] = token
+    control_token = controls.last_token(spec, prior_status)
+    if control_token:
+        new_status[controls.STATUS_TOKEN] = control_token
     if STATUS_KEY in prior_status:  # the co.Lazy expansions: the controller's to change
         new_status[STATUS_KEY] = prior_status[STATUS_KEY]
+    notify = dict(prior_status.get(cbs.NOTIFY_KEY) or {})  # sent by the controller, then removed
+    if callbacks and callbacks.notify_paths:
+        before = engine.evaluate(graph, prior, now).states
+        notify.update(cbs.outbox(callbacks, uid, before, ev.states, recorded))
+    if notify:
+        new_status[cbs.NOTIFY_KEY] = notify
     patch = _merge_patch(prior_status, new_status)
     return Reconciliation(
         create=create,
         delete=sorted(set(delete)),
         status=patch or None,
-        events=_events(graph, prior, recorded, prior_status.get("phase"), new_status["phase"]),
+        events=_events(
+            graph.exec_paths, prior, recorded, prior_status.get("phase"), new_status["phase"]
+        ),
         finished=completed,
         problems={} if completed else kept,
         wake_at=None if completed or not wakes else min(wakes),
+        attempts={p: recorded[p] for p in create if recorded[p].retried},
     )
+
+
+@dataclass(frozen=True)
+class NodeInputs:
+    """What one node's decision reads besides its Job and record: the same for every node
+    of a reconciliation."""
+
+    uid: str  # the Pipeline's
+    namespace: str
+    now: float
+    known: Mapping[str, Problem]  # problems kept from earlier reconciliations, by path
+    waiting: Mapping[str, tuple[str, float]]  # why a queued Job's pod cannot start, since
+    failures: Mapping[str, str]  # how the last pod of a failed Job ended
+    start_timeouts: Mapping[str, float]
+    limits: Limits
+    callbacks: cbs.Table | None = None  # co.callback, when the tree has any
+    records: Mapping[str, NodeState] | None = None  # every node's, for skip_some_errors
+
+
+@dataclass(frozen=True)
+class NodeOutcome:
+    """One Exec node's part of a reconciliation."""
+
+    state: NodeState | None = None  # what to record (None: nothing, pending)
+    problem: Problem | None = None  # what stands between it and its Job, to keep
+    blocked: bool = False  # a Job of an earlier attempt is still being deleted
+    recreate: bool = False  # recorded as created but its Job is not seen: create it again
+    delete: bool = False  # its Job is to be deleted (it could not start in time)
+    wake: float | None = None  # decide again by then
+
+    @property
+    def volatile(self) -> bool:
+        """Whether the same inputs may give another outcome later: it depends on the time,
+        on a problem kept, or on a Job not (yet) seen (the controller's incremental path
+        decides these nodes again at every reconciliation)."""
+        return self.problem is not None or self.recreate or self.wake is not None
+
+
+def decide_node(
+    path: str,
+    job: Mapping[str, Any] | None,
+    rec: NodeState | None,
+    inputs: NodeInputs,
+) -> NodeOutcome:
+    """One Exec node: its Job under its name (any owner), its recorded state ``rec``."""
+    now, limits, known = inputs.now, inputs.limits, inputs.known
+    if inputs.callbacks:  # only the Job of the recorded attempt is the node's run
+        job, rec = cbs.current_job(job, rec)
+    if job is not None and not owns(job, inputs.uid):
+        if rec is not None and rec.state.finished:
+            return NodeOutcome(rec)  # its outcome is recorded; the name is free or not
+        # Retried as soon as the Job is gone from the cache, not before.
+        problem = dataclasses.replace(not_owned(job, known.get(path), now), retry_at=now)
+        state, _ = _held(problem, rec, now, limits, inputs.namespace)
+        wake = None if state.state.finished else problem.since + limits.foreign_timeout
+        return NodeOutcome(state, problem, wake=wake)
+    if job is not None:
+        deleting = bool(job.get("metadata", {}).get("deletionTimestamp"))
+        if deleting and (rec is None or rec.state is State.PENDING):
+            return NodeOutcome(blocked=True)
+        state = job_state(job, rec)
+        state = cbs.carry(state, rec) if inputs.callbacks else state
+        detail = inputs.failures.get(path)
+        if detail and state.state is State.ERROR and state is not rec:
+            state = state.with_(reason=f"{state.reason}: {detail}" if state.reason else detail)
+        if inputs.callbacks and state.state is State.ERROR and state is not rec:
+            # A new attempt (another Job) or a skip, decided from the status: exactly once.
+            oom = cbs.is_oom(state, detail or "")
+            after = cbs.after_failure(inputs.callbacks, path, state, inputs.records or {}, oom=oom)
+            if after is not state:
+                return NodeOutcome(after)
+        if state.state is State.QUEUED and path in inputs.waiting:
+            trouble, since = inputs.waiting[path]
+            bound = inputs.start_timeouts.get(path, limits.start_timeout)
+            if now - since >= bound:
+                state = state.with_(
+                    state=State.ERROR,
+                    finished=now,
+                    reason=f"could not start in {_seconds(bound)}: {trouble}",
+                )
+                return NodeOutcome(state, delete=True)
+            return NodeOutcome(state.with_(reason=f"waiting: {trouble}"), wake=since + bound)
+        return NodeOutcome(state)
+    if path in known and not (rec is not None and rec.state.finished):
+        problem = known[path]
+        state, retry = _held(problem, rec, now, limits, inputs.namespace)
+        wake = None if state.state.finished else _wake(problem, limits)
+        return NodeOutcome(state, problem, recreate=retry, wake=wake)
+    if rec is not None:
+        if rec.state is State.QUEUED:  # its create may not have landed: AlreadyExists is ok
+            return NodeOutcome(rec, recreate=True)
+        if rec.state is State.RUNNING:
+            # Seen running, so its Job existed and was deleted since (by someone, a TTL):
+            # creating it again would run the node a second time under its name.
+            return NodeOutcome(engine.killed(rec, now, "its Job was deleted while it ran"))
+        return NodeOutcome(rec)
+    return NodeOutcome()
 
 
 def _held(
@@ -271,15 +364,16 @@ def _message(graph: Graph, ev: Evaluation, recorded: Mapping[str, NodeState]) ->
 
 
 def _events(
-    graph: Graph,
+    paths: Iterable[str],
     before: Mapping[str, NodeState],
     after: Mapping[str, NodeState],
     phase_before: str | None,
     phase_after: str,
 ) -> list[Event]:
-    """Node starts and successes batched into one Event each; a failure gets its own."""
+    """Node starts and successes batched into one Event each; a failure gets its own
+    (``paths``: the Exec nodes that may have changed, in tree order)."""
     started, succeeded, out = [], [], []
-    for path in graph.exec_paths:
+    for path in paths:
         old, new = before.get(path), after.get(path)
         if new is None or (old is not None and old.state is new.state):
             continue

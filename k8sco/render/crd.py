@@ -95,6 +95,32 @@ def _spec_schema() -> dict[str, Any]:
                 "description": "Rerun the failed and killed nodes under path, once per token.",
                 "properties": {"path": {"type": "string"}, "token": {"type": "string"}},
             },
+            "controls": {
+                "type": "array",
+                "description": (
+                    "Live controls (k8sco reset, skip, unskip, modify), applied in order, "
+                    "each once: skips and modifications change the tree (for what starts "
+                    "afterwards), a reset sets the nodes under path back to pending."
+                ),
+                "items": {
+                    "type": "object",
+                    "required": ["action", "path"],
+                    "properties": {
+                        "action": {
+                            "type": "string",
+                            "enum": ["reset", "skip", "unskip", "modify"],
+                        },
+                        "path": {"type": "string"},
+                        "token": {"type": "string"},
+                        "set": {
+                            "type": "object",
+                            "description": "modify: parameter values by name.",
+                            "x-kubernetes-preserve-unknown-fields": True,
+                        },
+                        "command": {"type": "string", "description": "modify: the new command."},
+                    },
+                },
+            },
         },
     }
 
@@ -142,19 +168,32 @@ def _status_schema() -> dict[str, Any]:
                 "type": "string",
                 "description": "The spec.rerun token last carried out.",
             },
+            "controlToken": {
+                "type": "string",
+                "description": "The token of the last spec.controls entry carried out.",
+            },
             "lazy": {
                 "type": "object",
                 "description": (
                     "co.Lazy expansions by Lazy node path: the tree its Generate Job (uid "
-                    "'job') printed, gzip+base64 ('tree'), spliced in to make the tree that "
-                    "'nodes' is indexed by; or the uid of a Generate Job of an earlier run "
-                    "still being deleted ('held')."
+                    "'job') printed, gzip+base64 ('tree') or, when it does not fit, in "
+                    "ConfigMaps the Pipeline owns ('ref': parts, bytes, sha256 of the gzip "
+                    "bytes), spliced in to make the tree that 'nodes' is indexed by; or the "
+                    "uid of a Generate Job of an earlier run still being deleted ('held')."
                 ),
                 "additionalProperties": {
                     "type": "object",
                     "properties": {
                         "job": {"type": "string"},
                         "tree": {"type": "string"},
+                        "ref": {
+                            "type": "object",
+                            "properties": {
+                                "parts": {"type": "integer"},
+                                "bytes": {"type": "integer"},
+                                "sha256": {"type": "string"},
+                            },
+                        },
                         "held": {"type": "string"},
                     },
                 },
@@ -178,7 +217,28 @@ def _status_schema() -> dict[str, Any]:
                         "f": {**_INT, "description": "finish, seconds after startTime"},
                         "x": {**_INT, "description": "exit code, unless 0"},
                         "r": {"type": "string", "description": "reason for the state"},
+                        "c": {**_INT, "description": "retries by callback (co.callback)"},
+                        "m": {**_INT, "description": "memory bytes of this attempt, if changed"},
+                        "h": {
+                            "type": "array",
+                            "description": "a summary of each earlier attempt",
+                            "items": {
+                                "type": "object",
+                                "x-kubernetes-preserve-unknown-fields": True,
+                            },
+                        },
                     },
+                },
+            },
+            "notify": {
+                "type": "object",
+                "description": (
+                    "Notifications of callbacks (co.callback) decided and not yet known to "
+                    "be sent, by idempotency key; the controller removes each once sent."
+                ),
+                "additionalProperties": {
+                    "type": "object",
+                    "x-kubernetes-preserve-unknown-fields": True,
                 },
             },
         },

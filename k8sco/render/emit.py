@@ -18,7 +18,8 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterable, Mapping
+import sys
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 _PLAIN = re.compile(r"[A-Za-z_/][A-Za-z0-9_./@=+:~-]*(?: [A-Za-z0-9_./@=+:~-]+)*")
@@ -34,6 +35,16 @@ _LITERAL_LINE = re.compile(
 # What a single-quoted scalar holds as it is: printable characters on one line.
 _SINGLE = re.compile("[\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]+")
 _CACHE_MAX = 200_000
+# Exact classes, tested before the costly isinstance(value, Mapping) of other values.
+_SCALARS = frozenset({int, bool, float, type(None)})
+_BLOCKS = frozenset({dict, list, tuple})
+_ONCE: list[str] = []  # in Emitter._lines: the object was met once, its lines not kept
+# An object with fewer references than this (its container's, this walk's: 3 to 5 in
+# CPython) is written without looking for it among the objects met before: it can only be
+# met again through a container that is met again, whose lines are kept. Where there is no
+# reference count (not CPython), every object is looked for.
+_SHARED = 8
+_references: Callable[[object], int] = getattr(sys, "getrefcount", lambda _: _SHARED)
 
 
 class Emitter:
@@ -42,10 +53,9 @@ class Emitter:
     def __init__(self) -> None:
         self._scalars: dict[str, str] = {}
         # Objects met more than once in one call (Jobs from render_all share their constant
-        # parts) are written once and their lines reused, by (id, indent). Ids are only
-        # stable while the objects live, so both are emptied after every call, and the
-        # documents are held until then.
-        self._seen: set[object] = set()
+        # parts) are written once more and their lines reused after that, by (id, indent).
+        # Ids are only stable while the objects live, so this is emptied after every call,
+        # and the documents are held until then.
         self._lines: dict[object, list[str]] = {}
 
     def dump_all(self, docs: Iterable[Mapping[str, Any]]) -> str:
@@ -58,7 +68,6 @@ class Emitter:
                 out.append("---\n")
                 self._mapping(doc, out, 0)
         finally:
-            self._seen.clear()
             self._lines.clear()
         return "".join(out)
 
@@ -68,17 +77,24 @@ class Emitter:
     def _block(self, value: Any, out: list[str], indent: int, item: bool) -> None:
         """A non-empty mapping or sequence at ``indent``; as a sequence item when ``item``
         (its first line then starts with ``- ``), otherwise below its key."""
-        # An int key is cheaper than a tuple; indents past 1023 fall back to a tuple.
-        key: object = (
-            (id(value) << 11) | (indent << 1) | item if indent < 1024 else (id(value), indent, item)
-        )
-        lines = self._lines.get(key)
-        if lines is not None:
-            out.extend(lines)
-            return
-        seen = self._seen
-        before = len(seen)
-        seen.add(key)
+        if _references(value) < _SHARED:
+            # Held by its container (and this walk) alone, as most of a Job is: written
+            # without the look-ups below, which pay only for parts that many Jobs share.
+            lines = None
+            key: object = None
+        else:
+            # An int key is cheaper than a tuple; indents past 1023 fall back to a tuple.
+            key = (
+                (id(value) << 11) | (indent << 1) | item
+                if indent < 1024
+                else (id(value), indent, item)
+            )
+            lines = self._lines.get(key)
+            if lines is None:
+                self._lines[key] = _ONCE  # the lines are kept from the second time on
+            elif lines is not _ONCE:
+                out.extend(lines)
+                return
         start = len(out)
         kind = type(value)
         if kind is list or kind is tuple:
@@ -87,7 +103,7 @@ class Emitter:
             self._mapping(value, out, indent + 2)
         if item:
             out[start] = f"{' ' * indent}- {out[start][indent + 2 :]}"
-        if len(seen) == before:  # met before: keep the lines for the next time
+        if lines is _ONCE:  # met before: keep the lines for the next time
             self._lines[key] = out[start:]
 
     def _string(self, text: str) -> str:
@@ -117,7 +133,8 @@ class Emitter:
         raise TypeError(f"cannot write {type(value).__name__} {value!r} as YAML")
 
     # The two methods below are the hot loop (about a million scalars for 10,000 Jobs): exact
-    # type checks first, the cache read inline, ABC checks only for unusual containers.
+    # type checks first (strings, then other scalars, then containers), the cache read
+    # inline, ABC checks only for unusual values.
 
     def _mapping(self, obj: Mapping[str, Any], out: list[str], indent: int) -> None:
         pad = " " * indent
@@ -136,14 +153,13 @@ class Emitter:
                         continue
                     text = self._string(value)
                 append(f"{pad}{head}: {text}\n")
-            elif kind is dict or kind is list or kind is tuple or isinstance(value, Mapping):
-                if value:
-                    append(f"{pad}{head}:\n")
-                    self._block(value, out, indent, item=False)
-                else:
-                    append(f"{pad}{head}: {'[]' if kind is list or kind is tuple else '{}'}\n")
-            else:
+            elif kind in _SCALARS or not (kind in _BLOCKS or isinstance(value, Mapping)):
                 append(f"{pad}{head}: {self._scalar(value)}\n")
+            elif value:
+                append(f"{pad}{head}:\n")
+                self._block(value, out, indent, item=False)
+            else:
+                append(f"{pad}{head}: {'[]' if kind is list or kind is tuple else '{}'}\n")
 
     def _sequence(self, items: Iterable[Any], out: list[str], indent: int) -> None:
         pad = " " * indent
@@ -159,13 +175,12 @@ class Emitter:
                         continue
                     text = self._string(value)
                 append(f"{pad}- {text}\n")
-            elif kind is dict or kind is list or kind is tuple or isinstance(value, Mapping):
-                if value:
-                    self._block(value, out, indent, item=True)
-                else:
-                    append(f"{pad}- {'[]' if kind is list or kind is tuple else '{}'}\n")
-            else:
+            elif kind in _SCALARS or not (kind in _BLOCKS or isinstance(value, Mapping)):
                 append(f"{pad}- {self._scalar(value)}\n")
+            elif value:
+                self._block(value, out, indent, item=True)
+            else:
+                append(f"{pad}- {'[]' if kind is list or kind is tuple else '{}'}\n")
 
 
 def quote(text: str) -> str:

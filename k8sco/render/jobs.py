@@ -10,10 +10,12 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
+from k8sco import sequence
 from k8sco.errors import PipelineError
 from k8sco.image import Image
 from k8sco.params import SPECS, Inherit
@@ -48,6 +50,7 @@ _JOB_PARAMS = (
     "run_as_root",
     "pod_spec",
     "image_pull_policy",
+    "requires_docker",
 )
 
 
@@ -66,6 +69,7 @@ class Settings:
     run_as_root: bool
     pod_spec: Mapping[str, Any]
     image_pull_policy: str | None
+    requires_docker: bool
 
     @classmethod
     def of(cls, node: Node) -> Settings:
@@ -131,6 +135,8 @@ def render_job(
     owner_uid: str | None = None,
     image_refs: Mapping[str, str] | None = None,
     secret_keys: Iterable[str] = (),
+    *,
+    allow_docker: bool = False,
 ) -> dict[str, Any]:
     """The Job that runs the Exec node at ``node_path`` of the tree ``root``.
 
@@ -141,6 +147,11 @@ def render_job(
     - ``image_refs``: references of built images by :func:`image_key`.
     - ``secret_keys``: the key names of the namespace's Secret (the controller reads them
       when it creates the Job; ``k8sco render`` knows none).
+    - ``allow_docker``: nodes with ``requires_docker=True`` may get their privileged
+      Docker-in-Docker sidecar (``K8SCO_ALLOW_DOCKER``; else they are refused).
+
+    A node in a shared container (``container_reuse_context=NEW``) gets its group's Job
+    (:mod:`k8sco.render.group`).
 
     Raises PipelineError naming the node when the Job could not be valid: not an Exec node,
     an image that must be built first, a ``pod_spec`` that breaks the restricted profile.
@@ -153,6 +164,21 @@ def render_job(
         raise PipelineError(f"{node_path}: no such node ({exc.args[0]})") from None
     if not isinstance(node, Exec):
         raise PipelineError(f"{node_path}: a {node.kind} node has no Job; only Exec nodes do")
+    head = sequence.head_of(node)
+    if head is not None:
+        from k8sco.render.group import group_job
+
+        return group_job(
+            root,
+            head,
+            pipeline_name,
+            namespace,
+            image,
+            owner_uid,
+            image_refs or {},
+            secret_keys=secret_keys,
+            allow_docker=allow_docker,
+        )
     return job(
         node.command,
         node_path,
@@ -164,6 +190,7 @@ def render_job(
         owner_uid,
         image_refs or {},
         secret_keys=secret_keys,
+        allow_docker=allow_docker,
     )
 
 
@@ -211,6 +238,8 @@ def job(
     image_refs: Mapping[str, str],
     parts: Parts | None = None,
     secret_keys: Iterable[str] = (),
+    *,
+    allow_docker: bool = False,
 ) -> dict[str, Any]:
     """The Job of one node, its name and settings known (arguments checked by the caller)."""
     parts = parts or Parts()
@@ -225,6 +254,9 @@ def job(
         metadata["ownerReferences"] = parts.get(
             "owner", lambda: [owner_reference(pipeline, owner_uid)]
         )
+    pod = pod_spec(command, path, settings, pipeline, image, image_refs, parts, secret_keys)
+    if settings.requires_docker:  # its pod is "privileged" (render/podspec.py with_docker)
+        pod = podspec.with_docker(pod, path, allow_docker)
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
@@ -238,9 +270,7 @@ def job(
                     "labels": labels if parts.share else dict(labels),
                     "annotations": {ANNOTATION_PATH: path},
                 },
-                "spec": pod_spec(
-                    command, path, settings, pipeline, image, image_refs, parts, secret_keys
-                ),
+                "spec": pod,
             },
         },
     }
@@ -282,14 +312,17 @@ def pod_spec(
         parts.get("env", lambda: {"name": "K8SCO_PIPELINE", "value": pipeline}),
         {"name": "K8SCO_NODE_PATH", "value": path},
     ]
-    # A variable the pod_spec sets itself stays the pod_spec's: a secret of the same name
-    # must not make a valid node's Job fail the duplicate check below.
-    patched = {
-        item.get("name")
-        for container in settings.pod_spec.get("containers") or []
-        for item in container.get("env") or []
-    }
-    env_list = container_env(env, (k for k in secret_keys if k not in patched), framework)
+    if not env and not secret_keys:
+        env_list = framework  # what container_env gives then, at a fraction of the cost
+    else:
+        # A variable the pod_spec sets itself stays the pod_spec's: a secret of the same
+        # name must not make a valid node's Job fail the duplicate check below.
+        patched = {
+            item.get("name")
+            for container in settings.pod_spec.get("containers") or []
+            for item in container.get("env") or []
+        }
+        env_list = container_env(env, (k for k in secret_keys if k not in patched), framework)
     root = settings.run_as_root
     container: dict[str, Any] = {
         "name": CONTAINER_NAME,
@@ -380,10 +413,24 @@ def container_security(run_as_root: bool) -> dict[str, Any]:
 
 def command_argv(command: str | list[str], shell: str = "/bin/sh") -> list[str]:
     """The container command: a shell string through ``shell -c`` (a co.Image's ``shell=``),
-    an argv list (the native-function dispatcher ``k8sco call ...`` included) as it is."""
-    if isinstance(command, str):
-        return [shell, "-c", command]
-    return list(command)
+    an argv list (the native-function dispatcher ``k8sco call ...`` included), each with
+    escaped for the kubelet's variable expansion.
+
+    The kubelet expands ``$(VAR)`` in a container's command and args with the container's
+    env and turns ``$$`` into ``$`` (kubernetes/kubernetes
+    third_party/forked/golang/expansion/expand.go, through
+    kubecontainer.ExpandContainerCommandAndArgs). Unescaped, ``echo $$`` would print ``$``
+    and ``'$(K8SCO_PIPELINE)'`` the pipeline's name. A ``$`` becomes ``$$`` unless what
+    follows it reaches the container unchanged anyway (``$VAR``, ``${VAR}``, ``$1``), so
+    the shell or the dispatcher receives exactly what the user wrote, as in a local run,
+    and the Job stays readable in ``kubectl describe``."""
+    argv = [shell, "-c", command] if isinstance(command, str) else command
+    return [_UNSAFE_DOLLAR.sub("$$", arg) for arg in argv]
+
+
+# A $ the kubelet would change or consume: before "$", "(", the end, or any other character
+# (expand.go copies the byte after a lone "$" as a rune, which would mangle UTF-8).
+_UNSAFE_DOLLAR = re.compile(r"\$(?![A-Za-z0-9_{])")
 
 
 def resources(settings: Settings) -> dict[str, Any]:

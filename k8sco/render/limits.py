@@ -113,18 +113,18 @@ def check_tree_data(root: Any) -> None:
     """Count the nodes and check depth and string lengths of a tree as JSON data
     (``Node.to_dict``), iteratively: a hostile tree cannot exhaust the stack here."""
     nodes = 0
+    # Strings are most of the values: each is checked where it is met instead of going
+    # through the stack (a third of the time of `k8sco apply` at 100,000 nodes otherwise).
+    short = MAX_STRING // 4  # a string of fewer characters is within the limit in any encoding
     # (value, node depth): node dicts are the values with a "type"; their children are
     # [name, node] pairs one level down.
     stack: list[tuple[Any, int]] = [(root, 0)]
+    push = stack.append
     while stack:
         value, depth = stack.pop()
         if isinstance(value, str):
-            if len(value) > MAX_STRING // 4 and len(value.encode("utf-8", "replace")) > MAX_STRING:
-                raise PipelineError(
-                    f"a string in the tree is {_size(len(value.encode('utf-8', 'replace')))} "
-                    f"long, over the limit of {MAX_STRING // 1024} KiB (a command longer than "
-                    f"that cannot run): {value[:40]!r}..."
-                )
+            if len(value) > short:
+                _check_string(value)
         elif isinstance(value, Mapping):
             if "type" in value:
                 nodes += 1
@@ -137,22 +137,35 @@ def check_tree_data(root: Any) -> None:
                     raise PipelineError(
                         f"the tree is nested deeper than {MAX_DEPTH} levels (the limit)"
                     )
-                for key, item in value.items():
-                    stack.append((key, depth))
-                    if key == "children" and isinstance(item, list):
-                        for pair in item:
-                            if isinstance(pair, list):
-                                stack.extend((part, depth + 1) for part in pair)
-                            else:
-                                stack.append((pair, depth + 1))
-                    else:
-                        stack.append((item, depth))
-            else:
-                for key, item in value.items():
-                    stack.append((key, depth))
-                    stack.append((item, depth))
+            for key, item in value.items():
+                if not isinstance(key, str) or len(key) > short:
+                    push((key, depth))
+                if isinstance(item, str):
+                    if len(item) > short:
+                        _check_string(item)
+                elif key == "children" and "type" in value and isinstance(item, list):
+                    for pair in item:
+                        if isinstance(pair, list):
+                            for part in pair:
+                                if not isinstance(part, str) or len(part) > short:
+                                    push((part, depth + 1))
+                        else:
+                            push((pair, depth + 1))
+                elif isinstance(item, (Mapping, list)):
+                    push((item, depth))
         elif isinstance(value, list):
-            stack.extend((item, depth) for item in value)
+            for item in value:
+                if not isinstance(item, str) or len(item) > short:
+                    push((item, depth))
+
+
+def _check_string(value: str) -> None:
+    if len(value.encode("utf-8", "replace")) > MAX_STRING:
+        raise PipelineError(
+            f"a string in the tree is {_size(len(value.encode('utf-8', 'replace')))} "
+            f"long, over the limit of {MAX_STRING // 1024} KiB (a command longer than "
+            f"that cannot run): {value[:40]!r}..."
+        )
 
 
 __all__ = [

@@ -53,7 +53,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from k8sco.errors import PipelineError
@@ -294,6 +294,113 @@ def _at_level(
     return inline, shards
 
 
+class Layout:
+    """:func:`split`'s answer for one Pipeline, kept current one changed record at a time:
+    the status to store in the Pipeline and the status ConfigMaps' content, with running
+    totals of their sizes, so that a reconciliation that changes a few records costs those
+    records, not a walk (and a JSON dump) of every one. Built with :func:`split` (``full``:
+    the whole status, ``prior``: the status the Pipeline stores); :meth:`update` returns
+    None when the level must go up, and the caller builds a new Layout then."""
+
+    def __init__(self, full: Mapping[str, Any], fixed: int, prior: Mapping[str, Any]) -> None:
+        self.inline, self.shards = split(full, fixed, prior)
+        self.level = level_of(self.inline)
+        nodes: dict[str, Any] = self.inline["nodes"]
+        self._bytes = sum(_entry_bytes(k, v) for k, v in nodes.items())
+        self._digests: dict[int, str] = digests_of(self.inline)
+
+    def update(
+        self, full: Mapping[str, Any], changed: Iterable[str], fixed: int
+    ) -> tuple[dict[str, Any], dict[str, Any], set[int]] | None:
+        """The status to store for ``full`` (the whole status, in which the records of
+        ``changed``'s keys changed since the last call), its merge patch from the last one,
+        and the shards whose content changed; None when it no longer fits at this level."""
+        nodes: dict[str, Any] = self.inline["nodes"]
+        whole: Mapping[str, Any] = full.get("nodes") or {}
+        node_patch: dict[str, Any] = {}
+        dirty: set[int] = set()
+        for key in changed:
+            record = whole.get(key)
+            inline, part = _parts(record, self.level)
+            old = nodes.get(key)
+            if old != inline:
+                if old is not None:
+                    self._bytes -= _entry_bytes(key, old)
+                if inline is None:
+                    del nodes[key]
+                    node_patch[key] = None
+                else:
+                    nodes[key] = inline
+                    self._bytes += _entry_bytes(key, inline)
+                    node_patch[key] = (
+                        merge_patch(old, inline) if isinstance(old, Mapping) else inline
+                    )
+            if self.level:
+                k = int(key) // SHARD_NODES
+                if k not in self.shards:  # listed from its first record on, as split does
+                    if record is None:
+                        continue
+                    self.shards[k] = {}
+                    dirty.add(k)
+                shard = self.shards[k]
+                if shard.get(key) != part:
+                    if part is None:
+                        shard.pop(key, None)
+                    else:
+                        shard[key] = part
+                    dirty.add(k)
+        for k in dirty:
+            self._digests[k] = digest(self.shards[k])
+        base = {k: v for k, v in full.items() if k not in ("nodes", "overflow")}
+        message = base.get("message")
+        if isinstance(message, str) and len(message) > MESSAGE_MAX:
+            base["message"] = message[: MESSAGE_MAX - 3] + "..."
+        if self.level:
+            base["overflow"] = {
+                "level": self.level,
+                "shards": sorted(self.shards),
+                "digests": {str(k): self._digests[k] for k in sorted(self.shards)},
+            }
+        nodes_size = 2 + self._bytes + max(len(nodes) - 1, 0)
+        size = json_size(base) + len('"nodes":') + nodes_size + (1 if base else 0)
+        if self.level < 2 and fixed + len('{"status":}') + size > PIPELINE_BUDGET:
+            return None
+        old_base = {k: v for k, v in self.inline.items() if k != "nodes"}
+        patch = merge_patch(old_base, base)
+        if node_patch:
+            patch["nodes"] = node_patch
+        self.inline = {**base, "nodes": nodes}
+        return self.inline, patch, dirty
+
+
+def _parts(record: Any, level: int) -> tuple[Any, Any]:
+    """What of one record stays in the Pipeline and what goes to its shard (None: none)."""
+    if not isinstance(record, Mapping):
+        return None, None
+    if level == 0:
+        return record, None
+    if level == 2:
+        return None, dict(record)
+    return {k: v for k, v in record.items() if k != "r"}, (
+        {"r": record["r"]} if "r" in record else None
+    )
+
+
+def _entry_bytes(key: str, value: Any) -> int:
+    """JSON bytes of one ``"key":value`` entry of an object."""
+    return json_size(key) + 1 + json_size(value)
+
+
+def fixed_size(pipeline: Mapping[str, Any], spec_bytes: int) -> int:
+    """JSON bytes of ``pipeline`` without its status (what :func:`split` calls ``fixed``),
+    given its spec's (which is the same for a whole generation)."""
+    rest = {k: v for k, v in pipeline.items() if k not in ("status", "spec")}
+    size = json_size(rest)
+    if "spec" in pipeline:
+        size += len('"spec":') + spec_bytes + (1 if rest else 0)
+    return size
+
+
 _MISSING = object()
 
 
@@ -348,11 +455,13 @@ __all__ = [
     "PIPELINE_BUDGET",
     "SHARD_NODES",
     "TREE_SPEC_MAX",
+    "Layout",
     "apply_patch",
     "clip_reason",
     "configmap",
     "digest",
     "digests_of",
+    "fixed_size",
     "join",
     "json_size",
     "level_of",

@@ -25,12 +25,14 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import functools
 import gzip
 from collections.abc import Mapping, Sequence
 from enum import Enum
 from typing import Any
 
 from k8sco._version import __version__
+from k8sco.bulk import collector_paused
 from k8sco.engine import EXEC, Graph, NodeState, State
 from k8sco.errors import PipelineError
 from k8sco.lazy import refuse_on_cluster
@@ -42,6 +44,7 @@ from k8sco.render.constants import (
     LABEL_MANAGED_BY,
     MANAGED_BY,
 )
+from k8sco.render.group import group_job, member_heads
 from k8sco.render.jobs import Parts, check_namespace, exec_settings, job, render_job
 from k8sco.tree import SERIAL_FORMAT, Exec, Node
 
@@ -86,14 +89,22 @@ _PHASE = {
 def pack_tree(root: Node) -> tuple[str, bytes | None]:
     """The tree's JSON, checked against :mod:`~k8sco.render.limits`, and its gzip bytes when
     the JSON is over :data:`TREE_INLINE_MAX` (None otherwise)."""
-    text = root.serialize()
+    with collector_paused():  # half the time at 100,000 nodes otherwise (k8sco.bulk)
+        text = root.serialize()
+        return text, _packed(text)
+
+
+@functools.lru_cache(maxsize=1)
+def _packed(text: str) -> bytes | None:
+    # Cached on the text: `k8sco apply` packs the same tree for the spec and again for its
+    # tree ConfigMaps, and at 100,000 nodes the check and the gzip take seconds each.
     data = text.encode("utf-8")
     limits.parse_tree_json(data)
     if len(data) <= TREE_INLINE_MAX:
-        return text, None
+        return None
     # mtime=0 keeps the bytes a function of the tree alone (the same pipeline renders the
     # same object, and the golden files stay stable).
-    return text, gzip.compress(data, compresslevel=9, mtime=0)
+    return gzip.compress(data, compresslevel=9, mtime=0)
 
 
 def encode_tree(root: Node, inline_max: int = TREE_INLINE_MAX) -> dict[str, Any]:
@@ -168,7 +179,11 @@ def decode_tree(spec: Mapping[str, Any], parts: Sequence[bytes] | None = None) -
 
 
 def _tree_from_json(text: str | bytes) -> Node:
-    data = limits.parse_tree_json(text)
+    with collector_paused():  # a million JSON values, then the nodes (k8sco.bulk)
+        return _tree_from_data(limits.parse_tree_json(text))
+
+
+def _tree_from_data(data: dict[str, Any]) -> Node:
     if data.get("k8sco") != SERIAL_FORMAT or not isinstance(data.get("root"), Mapping):
         raise PipelineError(f"not a serialized k8sco tree (format {SERIAL_FORMAT} expected)")
     try:
@@ -225,6 +240,8 @@ def job_for(
     root: Node,
     node_path: str,
     secret_keys: Sequence[str] = (),
+    *,
+    allow_docker: bool = False,
 ) -> dict[str, Any]:
     """The Job of ``node_path`` for a Pipeline as read from the cluster (``root`` is
     :func:`decode_tree` of its spec, decoded once by the caller): what the controller
@@ -241,6 +258,7 @@ def job_for(
         owner_uid=meta.get("uid"),
         image_refs=spec.get("images"),
         secret_keys=secret_keys,
+        allow_docker=allow_docker,
     )
 
 
@@ -251,8 +269,11 @@ def render_all(
     image: str | None = None,
     uid: str | None = None,
     image_refs: Mapping[str, str] | None = None,
+    *,
+    allow_docker: bool = False,
 ) -> list[dict[str, Any]]:
-    """The Pipeline, then the Job of every Exec node in tree order.
+    """The Pipeline, then the Job of every Exec node in tree order (the nodes of a shared
+    container, ``container_reuse_context=NEW``: their group's one Job, after the others).
 
     The Jobs share the parts that are the same for many nodes (see
     :class:`~k8sco.render.jobs.Parts`): treat them as read-only. ``render_job`` gives a Job
@@ -262,16 +283,37 @@ def render_all(
     creates one, so neither does the rendering. Every Job is rendered before anything is
     returned, so a bad node fails the whole rendering, naming the node.
     """
-    docs = [render_pipeline(root, name, namespace, image, uid, image_refs)]
-    refs = image_refs or {}
-    nodes = list(exec_settings(root))
-    job_names = names.check_unique(name, (path for _, path, _ in nodes))
-    parts = Parts(share=True)
-    docs.extend(
-        job(node.command, path, job_names[path], s, name, namespace, image, uid, refs, parts)
-        for node, path, s in nodes
-    )
-    return docs
+    with collector_paused():  # millions of small dicts (k8sco.bulk says why)
+        docs = [render_pipeline(root, name, namespace, image, uid, image_refs)]
+        refs = image_refs or {}
+        nodes = list(exec_settings(root))
+        grouped = member_heads(root, (path for _, path, _ in nodes))
+        heads = list(dict.fromkeys(grouped.values()))  # in tree order
+        if grouped:
+            nodes = [n for n in nodes if n[1] not in grouped]
+        job_names = names.check_unique(name, [*(path for _, path, _ in nodes), *heads])
+        parts = Parts(share=True)
+        docs.extend(
+            job(
+                node.command,
+                path,
+                job_names[path],
+                s,
+                name,
+                namespace,
+                image,
+                uid,
+                refs,
+                parts,
+                allow_docker=allow_docker,
+            )
+            for node, path, s in nodes
+        )
+        docs.extend(
+            group_job(root, h, name, namespace, image, uid, refs, parts, allow_docker=allow_docker)
+            for h in heads
+        )
+        return docs
 
 
 # --- status -----------------------------------------------------------------------------------
@@ -301,7 +343,9 @@ def node_record(rec: NodeState, t0: float) -> dict[str, Any] | None:
     Keys (short because a 10,000-node pipeline has 10,000 of them): ``s`` state; ``a``
     attempts when more than one; ``t``/``f`` start and finish in whole seconds after
     ``status.startTime`` (``t0``); ``x`` exit code (left out when 0 for a done node and when
-    unknown for the others); ``r`` reason. :func:`node_state` reads it back.
+    unknown for the others); ``r`` reason; after retries by callback, ``c`` their count,
+    ``h`` a summary of each earlier attempt and ``m`` the memory (bytes) of this one when
+    changed. :func:`node_state` reads it back.
     """
     if rec == NodeState():
         return None
@@ -316,6 +360,14 @@ def node_record(rec: NodeState, t0: float) -> dict[str, Any] | None:
         out["x"] = rec.exit_code
     if rec.reason:
         out["r"] = overflow.clip_reason(rec.reason)
+    if rec.retried:  # attempts by callback (k8sco.reconcile.callbacks): c, m, h
+        out["c"] = rec.retried
+        out["h"] = [
+            {**h, "r": overflow.clip_reason(str(h["r"]))} if h.get("r") else dict(h)
+            for h in rec.history
+        ]
+    if rec.mem is not None:
+        out["m"] = rec.mem
     return out
 
 
@@ -331,6 +383,9 @@ def node_state(record: Mapping[str, Any], t0: float) -> NodeState:
         finished=t0 + record["f"] if "f" in record else None,
         exit_code=record.get("x", default_exit),
         reason=record.get("r"),
+        retried=int(record.get("c", 0)),
+        mem=record.get("m"),
+        history=tuple(h for h in record.get("h") or () if isinstance(h, Mapping)),
     )
 
 

@@ -410,14 +410,104 @@ def _restricted_container(
             out.append(f"{where}.capabilities.add has {cap} (only NET_BIND_SERVICE)")
 
 
+# --- requires_docker=True: a Docker-in-Docker sidecar ------------------------------------
+
+# The setting that allows it: "*" or a comma-separated list of namespaces, in the
+# controller's environment (the chart's `allowDocker`) and in the environment of
+# `k8sco render` and `k8sco apply`, which refuse such nodes without it.
+ALLOW_DOCKER_ENV = "K8SCO_ALLOW_DOCKER"
+DIND_IMAGE = "docker:27-dind"
+DIND_CONTAINER = "docker"
+DIND_VOLUME = "k8sco-docker-graph"
+# dockerd listens on the pod's loopback only: the node's containers share the pod's network
+# namespace, other pods do not. Without TLS, so --tls=false must be said (docker-library's
+# dockerd-entrypoint.sh, with DOCKER_TLS_CERTDIR empty, passes arguments starting with "-"
+# to dockerd).
+DOCKER_HOST = "tcp://127.0.0.1:2375"
+
+
+def docker_allowed(setting: str | None, namespace: str) -> bool:
+    """Whether ``K8SCO_ALLOW_DOCKER`` (its value, or None when unset) allows Docker-in-Docker
+    pods in ``namespace``."""
+    if not setting:
+        return False
+    allowed = {part.strip() for part in setting.split(",")}
+    return "*" in allowed or namespace in allowed
+
+
+def with_docker(pod: dict[str, Any], path: str, allowed: bool) -> dict[str, Any]:
+    """The node's pod with a Docker engine beside it: a privileged ``docker:dind`` native
+    sidecar (an init container with ``restartPolicy: Always``, started and found ready before
+    the node's container, stopped when it ends, so the Job still completes) and
+    ``DOCKER_HOST`` pointing the node's container at it. The node's own container keeps its
+    restricted security context; the pod as a whole is Pod Security "privileged", so the
+    namespace must enforce that level. Refused unless ``allowed`` (``K8SCO_ALLOW_DOCKER``)."""
+    if not allowed:
+        raise PipelineError(
+            f"{path}: requires_docker=True needs a privileged Docker-in-Docker sidecar on a "
+            f"cluster; set {ALLOW_DOCKER_ENV}=<namespace> (or '*') for k8sco and its "
+            "controller, in a namespace whose Pod Security level is 'privileged'"
+        )
+    out = dict(pod)
+    sidecar = {
+        "name": DIND_CONTAINER,
+        "image": DIND_IMAGE,
+        "restartPolicy": "Always",
+        "args": [f"--host={DOCKER_HOST}", "--tls=false"],
+        "env": [{"name": "DOCKER_TLS_CERTDIR", "value": ""}],
+        # dockerd runs as root with every privilege; privileged=true with
+        # allowPrivilegeEscalation=false is invalid (pkg/apis/core/validation, "cannot set
+        # `allowPrivilegeEscalation` to false and `privileged` to true").
+        "securityContext": {
+            "privileged": True,
+            "runAsUser": 0,
+            "runAsNonRoot": False,
+            "allowPrivilegeEscalation": True,
+            "seccompProfile": {"type": "Unconfined"},
+        },
+        # The kubelet starts the node's container once a sidecar's startupProbe succeeds.
+        "startupProbe": {
+            "exec": {"command": ["docker", f"--host={DOCKER_HOST}", "version"]},
+            "periodSeconds": 1,
+            "failureThreshold": 120,
+        },
+        "volumeMounts": [{"name": DIND_VOLUME, "mountPath": "/var/lib/docker"}],
+    }
+    out["initContainers"] = [*(pod.get("initContainers") or []), sidecar]
+    out["volumes"] = [*(pod.get("volumes") or []), {"name": DIND_VOLUME, "emptyDir": {}}]
+    containers = [dict(c) for c in pod["containers"]]
+    main = containers[0]
+    main["env"] = [*(main.get("env") or []), {"name": "DOCKER_HOST", "value": DOCKER_HOST}]
+    out["containers"] = containers
+    return out
+
+
+def without_docker(pod: Mapping[str, Any]) -> dict[str, Any]:
+    """``pod`` without the sidecar :func:`with_docker` added: what must still pass the
+    node's Pod Security level."""
+    out = dict(pod)
+    inits = [c for c in pod.get("initContainers") or [] if c.get("name") != DIND_CONTAINER]
+    if inits:
+        out["initContainers"] = inits
+    else:
+        out.pop("initContainers", None)
+    return out
+
+
 __all__ = [
+    "ALLOW_DOCKER_ENV",
+    "DIND_IMAGE",
+    "DOCKER_HOST",
     "LEVELS",
     "baseline_violations",
     "check_patch",
     "deep_merge",
+    "docker_allowed",
     "merge",
     "pod_security_violations",
     "restricted_violations",
     "schema",
     "validate",
+    "with_docker",
+    "without_docker",
 ]

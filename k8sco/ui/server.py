@@ -12,7 +12,8 @@ Routes::
     GET  /api/events/tree?p=REF   SSE: ``tree`` (the shape, once), then ``states`` per change
     GET  /api/events/log?p=REF&path=/x   SSE: ``log`` chunks, ``end`` when the node is done
     GET  /api/node?p=REF&path=/x  JSON: one node's detail
-    POST /api/control             JSON ``{"p", "action", "path"}``: rerun, stop, delete
+    POST /api/control             JSON ``{"p", "action", "path"}``: rerun, stop, delete, and
+                                  reset, skip, unskip, modify (``"set"``, ``"command"``)
 
 Cross-site requests: a POST must carry the per-server token (``X-K8sco-Token``, read from the
 page, which another site cannot read), a JSON body (not a form a foreign page can submit
@@ -185,7 +186,8 @@ class Handler(BaseHTTPRequestHandler):
             raise Refused(HTTPStatus.FORBIDDEN, "this UI is read-only (started with --read-only)")
         ref, action = str(body.get("p", "")), str(body.get("action", ""))
         path = str(body.get("path") or "/")
-        message = self._source(ref).control(_ident(ref), action, path)
+        extra = {k: body[k] for k in ("set", "command") if k in body}  # modify's
+        message = self._source(ref).control(_ident(ref), action, path, extra)
         log.info("control %s %s %s: %s", action, ref, path, message)
         self._send_json({"message": message})
 
@@ -321,7 +323,14 @@ class Handler(BaseHTTPRequestHandler):
         )
         yield ("tree", tree)
         for snap in source.changes(_ident(ref), self.server.stopping):
-            yield None if snap is None else ("states", snap.view(opened, time.time()))
+            if snap is None:
+                yield None
+                continue
+            latest = self._opened(ref)  # a live control (skip) changes how states derive
+            if latest.tree.get("paths") != opened.tree.get("paths"):
+                yield ("tree", dict(tree, **latest.tree))
+            opened = latest
+            yield ("states", snap.view(opened, time.time()))
 
     def _log_events(self, ref: str, path: str) -> Iterator[tuple[str, Any] | None]:
         source = self._source(ref)

@@ -14,11 +14,12 @@ from __future__ import annotations
 import copy
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from k8sco import controls as live_controls
 from k8sco.engine import EXEC, Graph, NodeState, State, evaluate
 from k8sco.errors import ClusterError, Gone, RunError, UsageError
 from k8sco.local.processes import alive
@@ -72,11 +73,11 @@ def check_path(opened: Opened, path: str) -> str:
 class LocalRuns:
     """The runs under ``base`` (``.k8sco/runs`` of the directory ``k8sco ui`` started in)."""
 
-    controls = ("rerun", "stop", "delete")
+    controls = ("rerun", "stop", "delete", *live_controls.ACTIONS)
 
     def __init__(self, base: Path) -> None:
         self.base = Path(base)
-        self._opened: dict[str, Opened] = {}
+        self._opened: dict[str, tuple[int, Opened]] = {}  # by run id, with tree.json's mtime
         self._summaries: dict[str, tuple[int, dict[str, Any]]] = {}
         self._snapshots: dict[str, Snapshot] = {}
         self._lock = threading.Lock()
@@ -134,14 +135,18 @@ class LocalRuns:
         }
 
     def open(self, run_id: str) -> Opened:
+        # Read again when tree.json is replaced: a live control (skip, modify) or a co.Lazy
+        # node's generated nodes change the tree of a run in progress.
+        version = _mtime(self._run(run_id).path / "tree.json")
         with self._lock:
-            opened = self._opened.get(run_id)
+            found = self._opened.get(run_id)
+        opened = found[1] if found is not None and found[0] == version else None
         if opened is None:
             root = self._run(run_id).tree()
             graph = Graph.from_tree(root)
             opened = Opened(f"local:{run_id}", root, graph, views.tree_view(graph))
             with self._lock:
-                self._opened[run_id] = opened
+                self._opened[run_id] = (version, opened)
         return opened
 
     def snapshot(self, run_id: str, recent: bool = False) -> Snapshot:
@@ -216,10 +221,14 @@ class LocalRuns:
                 continue
             stop.wait(POLL)
 
-    def control(self, run_id: str, action: str, path: str) -> str:
+    def control(
+        self, run_id: str, action: str, path: str, extra: Mapping[str, Any] | None = None
+    ) -> str:
         from k8sco.local import control
 
         run = self._run(run_id)
+        if action in live_controls.ACTIONS:  # as k8sco reset/skip/unskip/modify --run
+            return control.live(control.running_run(self.base, run_id), _live(action, path, extra))
         if action == "rerun":
             return control.rerun(control.running_run(self.base, run_id), path)
         if action == "stop":
@@ -231,7 +240,20 @@ class LocalRuns:
                 self._snapshots.pop(run_id, None)
                 self._summaries.pop(run_id, None)
             return message
-        raise UsageError(f"unknown control {action!r}: rerun, stop or delete")
+        raise UsageError(f"unknown control {action!r}: {', '.join(self.controls)}")
+
+
+def _live(action: str, path: str, extra: Mapping[str, Any] | None) -> live_controls.Control:
+    """A live control from a request's body: modify's ``set`` (an object, or NAME=VALUE
+    lines as the page's form sends them) and ``command``."""
+    extra = extra or {}
+    values = extra.get("set") or {}
+    if isinstance(values, str):
+        values = live_controls.parse_sets([line for line in values.splitlines() if line.strip()])
+    if not isinstance(values, Mapping):
+        raise UsageError("modify: 'set' is an object of parameter values")
+    command = extra.get("command")
+    return live_controls.make(action, path, values, str(command) if command else None)
 
 
 def _mtime(file: Path) -> int:
@@ -268,12 +290,12 @@ class ClusterPipelines:
     """The Pipelines of ``namespaces`` (None: every namespace) in the cluster ``cluster``
     (a :class:`k8sco.kube.client.Cluster`, with the user's own credentials)."""
 
-    controls = ("rerun", "stop", "delete")
+    controls = ("rerun", "stop", "delete", *live_controls.ACTIONS)
 
     def __init__(self, cluster: Any, namespaces: Sequence[str] | None) -> None:
         self.cluster = cluster
         self.namespaces = list(namespaces) if namespaces is not None else None
-        self._opened: dict[tuple[str, str, str], Opened] = {}
+        self._opened: dict[tuple[str, str, str, str], Opened] = {}
         self._lock = threading.Lock()
 
     def _in(self, namespace: str) -> Any:
@@ -304,19 +326,25 @@ class ClusterPipelines:
         from k8sco.kube import pipelines
         from k8sco.kube.overflow import load_tree
         from k8sco.render.names import job_name
+        from k8sco.sequence import job_path
 
         ns, name = split_kube(ref)
         cluster = self._in(ns)
         obj = pipelines.get(cluster, name)
-        key = (ns, name, str((obj.get("metadata") or {}).get("uid")))
+        meta = obj.get("metadata") or {}
+        # A new generation (spec.controls: a skip, a modification) may change the tree.
+        key = (ns, name, str(meta.get("uid")), str(meta.get("generation")))
         with self._lock:
             opened = self._opened.get(key)
         if opened is None:
             root = load_tree(cluster, obj)
             graph = Graph.from_tree(root)
-            tree = views.tree_view(graph, lambda p: job_name(name, p))
+            # A shared container's nodes show their group's Job (k8sco/sequence.py).
+            tree = views.tree_view(graph, lambda p: job_name(name, job_path(root, p)))
             opened = Opened(ref, root, graph, tree)
             with self._lock:
+                for old in [k for k in self._opened if k[:2] == key[:2]]:
+                    del self._opened[old]  # an earlier generation's
                 self._opened[key] = opened
         return opened, obj
 
@@ -359,6 +387,7 @@ class ClusterPipelines:
         """The output of the node's newest pod, followed until the pod ends."""
         from k8sco.kube import pipelines
         from k8sco.render.names import job_name
+        from k8sco.sequence import job_path, member_index, member_lines
 
         ns, name = split_kube(ref)
         cluster = self._in(ns)
@@ -366,14 +395,16 @@ class ClusterPipelines:
         path = check_path(opened, path)
         if opened.graph.kinds[opened.graph.index[path]] != EXEC:
             raise UsageError(f"{path} is not an Exec node: it has no log of its own")
-        job = job_name(name, path)
+        job = job_name(name, job_path(opened.root, path))
+        index = member_index(opened.root, path)  # in a shared container: its part of the log
         while not stop.is_set():
             pods = pipelines.pods_of_job(cluster, job)
             if pods:
                 pod = pods[0]
                 why = pipelines.not_started(pod)
                 if why is None:
-                    for line in pipelines.logs(cluster, pod["metadata"]["name"], follow=True):
+                    lines = pipelines.logs(cluster, pod["metadata"]["name"], follow=True)
+                    for line in lines if index is None else member_lines(lines, index):
                         if stop.is_set():
                             return
                         yield line.decode("utf-8", errors="replace") + "\n"
@@ -384,11 +415,17 @@ class ClusterPipelines:
                 return
             stop.wait(1.0)
 
-    def control(self, ref: str, action: str, path: str) -> str:
+    def control(
+        self, ref: str, action: str, path: str, extra: Mapping[str, Any] | None = None
+    ) -> str:
         from k8sco.kube import pipelines
 
         ns, name = split_kube(ref)
         cluster = self._in(ns)
+        if action in live_controls.ACTIONS:  # as k8sco reset/skip/unskip/modify PIPELINE
+            ctl = _live(action, path, extra)
+            pipelines.control(cluster, name, ctl)
+            return f"pipeline/{name}: {ctl.describe()}"
         if action == "rerun":
             opened, _ = self.open(ref)
             path = check_path(opened, path)
@@ -400,7 +437,7 @@ class ClusterPipelines:
         if action == "delete":
             pipelines.delete(cluster, name)
             return f"pipeline/{name} deleted"
-        raise UsageError(f"unknown control {action!r}: rerun, stop or delete")
+        raise UsageError(f"unknown control {action!r}: {', '.join(self.controls)}")
 
 
 _FINISHED = ("Succeeded", "Failed", "Killed", "Skipped")

@@ -125,3 +125,28 @@ def test_invalid_tree_creates_nothing(target: Target) -> None:
     assert "--n" in line and "int" in line
     after = target.kubectl("get", "pipelines", "-n", target.namespace, "-o", "name").stdout
     assert before == after
+
+
+def test_bad_live_controls_change_nothing(target: Target) -> None:
+    # Issue 14's commands on a Pipeline: each bad one is one line naming the culprit, exit
+    # 2, and the Pipeline's spec is left as it was (no spec.controls entry).
+    name = target.name("badctl")
+    applied = target.apply("tests/e2e/pipelines/issue14_pipelines.py:failing_group", name)
+    assert applied.returncode == 0, applied.stderr
+    ns = ("-n", target.namespace)
+    cases = [
+        (("skip", name, "/nope"), "/nope"),
+        (("unskip", name, "/box/two"), "/box/two: on a cluster"),
+        (("reset", name, "/box/zzz"), "/box/zzz"),
+        (("modify", name, "/after", "--set", "bogus=1"), "'bogus'"),
+        (("modify", name, "/after", "--set", "requires_docker=maybe"), "'requires_docker'"),
+        (("modify", name, "/after", "--set", "skip=true"), "'skip'"),
+        (("modify", name, "/box", "--command", "echo x"), "/box: --command"),
+        (("skip", "no-such-pipeline", "/after"), "no-such-pipeline"),
+        (("debug", name, "/nope", "--print"), "/nope"),
+    ]
+    for args, culprit in cases:
+        done = target.k8sco(*args, *ns)
+        line = one_line(done)
+        assert culprit in line, (args, line)
+    assert "controls" not in target.get("pipeline", name)["spec"]

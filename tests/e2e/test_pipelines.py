@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from .conftest import Target, wait_for
 
@@ -162,3 +163,16 @@ def test_python_file_apply_through_co_main(target: Target) -> None:
     )
     assert result.returncode == 0, result.stderr + result.stdout
     assert target.k8sco("logs", name, "/seive").stdout.strip() == "[2, 3, 5, 7, 11, 13, 17, 19]"
+
+
+def test_commands_reach_the_node_as_written_despite_kubernetes_expansion(target: Target) -> None:
+    # The kubelet expands $(VAR) and $$ in a container's command; k8sco escapes them so a
+    # node sees what a local run would.
+    name = target.name("dollars")
+    applied = target.apply("tests/e2e/pipelines/e2e_pipelines.py:dollars", name, "--wait")
+    assert applied.returncode == 0, applied.stderr + applied.stdout
+    shell = target.k8sco("logs", name, "/shell").stdout.split()
+    assert shell[:2] == ["$(K8SCO_PIPELINE)", "$$"]
+    assert re.fullmatch(r"pid=[0-9]+", shell[2]), shell  # the shell's own $$
+    native = target.k8sco("logs", name, "/native").stdout.strip()
+    assert native == "text=$(K8SCO_NODE_PATH) $$"

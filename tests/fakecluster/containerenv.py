@@ -9,18 +9,38 @@ from typing import Any
 
 from .registry import Registry
 
-_VAR = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)|\$\$")
-
 
 def expand(text: str, env: dict[str, str]) -> str:
-    """Kubernetes $(VAR) expansion: unknown references stay as written, $$ escapes $."""
-
-    def sub(m: re.Match[str]) -> str:
-        if m.group(0) == "$$":
-            return "$"
-        return env.get(m.group(1), m.group(0))
-
-    return _VAR.sub(sub, text)
+    """Kubernetes $(VAR) expansion of a container's command, args and env values, as
+    kubernetes/kubernetes third_party/forked/golang/expansion/expand.go does it: ``$$`` is
+    ``$``; ``$(`` up to the next ``)`` is a reference, whatever its characters, replaced by
+    the variable's value or kept as written when the variable is not defined; an unclosed
+    ``$(`` is kept; ``$`` and any other character are kept, both (``$VAR``, ``${VAR}``)."""
+    out: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if c != "$" or i + 1 == n:
+            out.append(c)
+            i += 1
+            continue
+        nxt = text[i + 1]
+        if nxt == "$":
+            out.append("$")
+            i += 2
+        elif nxt == "(":
+            close = text.find(")", i + 2)
+            if close == -1:
+                out.append("$(")
+                i += 2
+            else:
+                name = text[i + 2 : close]
+                out.append(env.get(name, f"$({name})"))
+                i = close + 1
+        else:
+            out.append("$" + nxt)
+            i += 2
+    return "".join(out)
 
 
 def resolve_env(

@@ -29,11 +29,12 @@ from .podstatus import (
     waiting_status,
 )
 from .registry import DeleteOptions, Registry, WriteContext
-from .runners import ContainerLaunch, ContainerProcess, ContainerRunner, RunnerError
-from .scheduling import insufficient, pod_requests, unschedulable_message
+from .runners import ContainerLaunch, ContainerProcess, ContainerRunner, RunnerError, session_rss
+from .scheduling import insufficient, parse_quantity, pod_requests, unschedulable_message
 from .store import Event
 
 PODS = ("", "pods")
+MEMORY_POLL = 0.2  # seconds between looks at the memory of containers with a limit
 
 
 @dataclass
@@ -48,6 +49,7 @@ class Instance:
     message: str = ""
     finished_at: str = ""
     exited: threading.Event = field(default_factory=threading.Event)
+    oom: bool = False  # killed for exceeding its memory limit
 
     @property
     def container_id(self) -> str:
@@ -115,6 +117,9 @@ class Kubelet:
         self._runs: dict[str, PodRun] = {}  # by pod uid
         self._lock = threading.Lock()
         self._waiters: list[threading.Thread] = []
+        # Containers with a memory limit, by process (session) id: see _watch_memory.
+        self._limited: dict[int, tuple[Instance, int]] = {}
+        self._oom_killer: threading.Thread | None = None
         self._ips = 0
 
     def on_event(self, ev: Event) -> None:
@@ -370,12 +375,48 @@ class Kubelet:
         with self._lock:
             self._waiters = [t for t in self._waiters if t.is_alive()] + [waiter]
             waiter.start()
+        limit = ((container.get("resources") or {}).get("limits") or {}).get("memory")
+        pid = getattr(instance.handle, "pid", None)  # a LocalProcess (Docker limits its own)
+        if limit is not None and isinstance(pid, int):
+            with self._lock:
+                self._limited[pid] = (instance, int(parse_quantity(limit)))
+                if self._oom_killer is None or not self._oom_killer.is_alive():
+                    self._oom_killer = threading.Thread(
+                        target=self._watch_memory, name="fakecluster-oom", daemon=True
+                    )
+                    self._oom_killer.start()
+
+    def _watch_memory(self) -> None:
+        """The kernel's OOM killer for containers' cgroups, approximated: every MEMORY_POLL
+        seconds, while containers with a memory limit run, the resident memory of each
+        one's processes (its session: runners.session_rss) is compared with its limit, and
+        past it they are killed with SIGKILL, as the cgroup's OOM kill does."""
+        while True:
+            time.sleep(MEMORY_POLL)
+            with self._lock:
+                for pid in [p for p, (i, _) in self._limited.items() if i.exited.is_set()]:
+                    del self._limited[pid]
+                if not self._limited:
+                    self._oom_killer = None
+                    return
+                limited = dict(self._limited)
+            used = session_rss()
+            for pid, (instance, limit) in limited.items():
+                if used.get(pid, 0) > limit and instance.handle is not None:
+                    instance.oom = True  # before the kill: _wait reads it when it has ended
+                    instance.handle.kill()
 
     def _wait(self, run: PodRun, instance: Instance) -> None:
         assert instance.handle is not None
         code = instance.handle.wait()
+        if instance.oom:
+            # As the kubelet reports a container its runtime saw OOM-killed: reason
+            # "OOMKilled", exit code 137 (128 + SIGKILL). The reason comes from the runtime
+            # (containerd internal/cri/server/events.go, oomExitReason) through
+            # kubernetes pkg/kubelet/kuberuntime/kuberuntime_container.go.
+            code = 137
         instance.exit_code = code
-        instance.reason = "Completed" if code == 0 else "Error"
+        instance.reason = "OOMKilled" if instance.oom else "Completed" if code == 0 else "Error"
         instance.finished_at = format_time(time.time())
         instance.exited.set()
         self.loop.add((run.namespace, run.name))

@@ -155,3 +155,12 @@ def test_a_pod_whose_container_never_started_says_why() -> None:
         }
     }
     assert pipelines.not_started(ran) is None
+
+
+def test_a_body_that_stops_coming_is_a_cluster_error(silent: tuple[SilentServer, Cluster]) -> None:
+    """A read timeout while the body is read (headers came, the rest did not) is
+    ClusterUnreachable, which callers retry, never a bare urllib3 error: one of those killed
+    the lease thread of a controller under load and it stopped reconciling."""
+    _, cluster = silent
+    with pytest.raises(ClusterUnreachable, match="cannot reach the Kubernetes API"):
+        cluster.request("GET", "/apis/coordination.k8s.io/v1/leases", timeout=0.5, retry=False)

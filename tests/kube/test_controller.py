@@ -3,6 +3,7 @@ creates, pods that cannot start, guarded status writes, Events (no threads, no H
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -44,6 +45,7 @@ class World:
         obj["metadata"]["generation"] = 1
         self.api.put(PIPES, obj)
         options.setdefault("limits", Limits(foreign_timeout=600, start_timeout=600))
+        options.setdefault("status_interval", 0.0)  # every decision written at once
         self.ctl = Controller(self.api, "default", clock=self.clock, **options)
 
     def sync(self) -> None:
@@ -340,8 +342,9 @@ def test_a_pod_that_cannot_pull_its_image_shows_why_then_fails_after_the_start_t
     w.set_job_status("/a", active=1, ready=0)
     why = {"reason": "ErrImagePull", "message": 'pull access denied for "img:1"'}
     w.api.put(PODS, pending_pod(job, why))
-    w.clock.now += 2
-    w.sync()
+    w.clock.now += 6  # past probe_after (5 s)
+    w.sync()  # looks at the pod, once its decisions are written
+    w.sync()  # decides on what the look found (woken at once)
     rec = w.node("/a")
     assert rec.state is State.QUEUED
     assert rec.reason == 'waiting: ErrImagePull: pull access denied for "img:1"'
@@ -365,8 +368,9 @@ def test_the_start_timeout_counts_on_the_controllers_clock_not_the_servers() -> 
     job["metadata"]["creationTimestamp"] = "2020-01-01T00:00:00Z"  # a server clock far off
     w.set_job_status("/a", active=1, ready=0)
     w.api.put(PODS, pending_pod(job, {"reason": "ImagePullBackOff", "message": "back-off"}))
-    w.clock.now += 2
-    w.sync()
+    w.clock.now += 6  # past probe_after (5 s)
+    w.sync()  # looks at the pod, once its decisions are written
+    w.sync()  # decides on what the look found (woken at once)
     assert w.node("/a") == NodeState(State.QUEUED, 1, reason="waiting: ImagePullBackOff: back-off")
     w.clock.now += 599
     w.sync()
@@ -384,8 +388,9 @@ def test_a_nodes_start_timeout_overrides_the_controllers() -> None:
     job = w.job("/a")
     w.set_job_status("/a", active=1, ready=0)
     w.api.put(PODS, pending_pod(job, {"reason": "ErrImagePull", "message": "not found"}))
-    w.clock.now += 2
-    w.sync()
+    w.clock.now += 6  # past probe_after (5 s)
+    w.sync()  # looks at the pod, once its decisions are written
+    w.sync()  # decides on what the look found (woken at once)
     assert w.node("/a").state is State.QUEUED
     w.clock.now += 30
     w.sync()
@@ -411,8 +416,9 @@ def test_a_job_whose_pods_are_refused_shows_the_failed_create_event() -> None:
             "lastTimestamp": "2027-01-15T08:00:01Z",
         },
     )
-    w.clock.now += 2
-    w.sync()
+    w.clock.now += 6  # past probe_after (5 s)
+    w.sync()  # looks at the pod, once its decisions are written
+    w.sync()  # decides on what the look found (woken at once)
     assert w.node("/a").reason == f"waiting: FailedCreate: {message}"
 
 
@@ -422,7 +428,7 @@ def test_only_queued_jobs_are_looked_at_and_at_a_bounded_rate() -> None:
     for i in range(40):
         if i < 20:
             w.set_job_status(f"/n{i}", active=1, ready=1)  # running: never looked at
-    w.clock.now += 2
+    w.clock.now += 6  # past probe_after (5 s)
     w.sync()
     assert w.api.count("GET", PODS) == 10
     w.clock.now += 0.5
@@ -465,13 +471,16 @@ def test_a_status_write_from_a_stale_read_is_refused_and_decided_again() -> None
     w.sync()
     w.set_job_status("/a", active=1, ready=1)
     w.ctl._replace("jobs", "default", w.api.items(JOBS))
+    while (queued := w.ctl.queue.get(timeout=0)) is not None:  # what the watches queued
+        w.ctl.queue.done(queued)
     # Someone else writes the Pipeline after this controller read it.
     w.pipeline["status"] = dict(w.pipeline["status"], message="the other leader")
     w.pipeline["metadata"]["resourceVersion"] += "o"
     w.ctl.sync(KEY)
     assert w.status["message"] == "the other leader"  # not overwritten
     assert w.events("NodesStarted") == []  # nothing announced from a refused write
-    assert KEY in w.ctl._dirty
+    assert w.ctl.queue.get(timeout=0) == KEY  # queued again by the refused write
+    w.ctl.queue.done(KEY)
     assert (
         w.ctl.pipelines[KEY]["metadata"]["resourceVersion"]
         == w.pipeline["metadata"]["resourceVersion"]
@@ -532,3 +541,41 @@ def test_limits_come_from_the_environment() -> None:
     assert limits_from_env({}) == Limits(foreign_timeout=600, start_timeout=600)
     with pytest.raises(K8scoError, match="K8SCO_START_TIMEOUT"):
         limits_from_env({"K8SCO_START_TIMEOUT": "soon"})
+
+
+def test_slow_looks_take_at_most_a_tenth_of_a_workers_time() -> None:
+    """Each look at a queued Job's pod is charged by the time it took: with a slow API
+    they are fewer, so that they never hold up the Jobs' creation."""
+    w = World(wide(40), probes_per_second=10.0)
+    w.sync()
+    w.clock.now += 6
+    fast = w.ctl._probe
+
+    def slow(ns: str, job: str, job_uid: str) -> str | None:
+        time.sleep(0.05)  # at least 50 ms a look: 5 tokens, not 1
+        return fast(ns, job, job_uid)
+
+    w.ctl._probe = slow  # type: ignore[method-assign]
+    w.sync()
+    assert 1 <= w.ctl.stats.probes <= 2  # 10 tokens buy 2 looks of 50 ms, not 10
+
+
+def test_the_secret_key_names_are_read_once_per_ttl_not_per_reconciliation() -> None:
+    with co.Serial() as root:
+        for i in range(3):
+            co.Exec(f"echo {i}", name=f"n{i}")
+    w = World(root)
+    w.sync()
+    reads = w.api.count("GET", "/secrets/")
+    assert reads == 1
+    done = {"type": "Complete", "status": "True"}
+    w.set_job_status("/n0", succeeded=1, conditions=[done])
+    w.clock.now += 1
+    w.sync()
+    assert f"{JOBS}/{job_name('demo', '/n1')}" in w.api.objects
+    assert w.api.count("GET", "/secrets/") == reads  # the names read for /n0
+    w.set_job_status("/n1", succeeded=1, conditions=[done])
+    w.clock.now += 5
+    w.sync()
+    assert f"{JOBS}/{job_name('demo', '/n2')}" in w.api.objects
+    assert w.api.count("GET", "/secrets/") == reads + 1  # read again after SECRET_KEYS_TTL

@@ -239,3 +239,30 @@ def test_a_controller_of_other_namespaces_is_not_used(cluster: Cluster) -> None:
     assert served.alive, served.reason
     assert not other.alive
     assert "serves only namespaces team-a, not team-b" in other.reason
+
+
+def test_the_election_thread_outlives_an_unexpected_failure(cluster: Cluster) -> None:
+    """A renewal that fails in a way nobody foresaw (here: not a ClusterError) is one failed
+    attempt: the thread goes on and leads at the next one, instead of dying and leaving a
+    controller that never leads again."""
+    a = LeaderElector(cluster, "default", "lead", "a", retry=0.05)
+    real = cluster.request
+    calls = {"n": 0}
+
+    def flaky(*args: object, **kwargs: object) -> object:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("connection pool exploded")
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    cluster.request = flaky  # type: ignore[method-assign]
+    stop = threading.Event()
+    thread = threading.Thread(target=a.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        assert a.leading.wait(timeout=30), "never led after the first failure"
+        assert thread.is_alive()
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+    assert calls["n"] >= 2

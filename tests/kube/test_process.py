@@ -61,6 +61,8 @@ def test_the_command_passes_an_empty_variable_on_as_every_namespace(
         ("K8SCO_FOREIGN_JOB_TIMEOUT", "-5", "is not a number of seconds above 0"),
         ("K8SCO_DATA_STORE", "gs://bucket", "use s3://bucket/prefix or pvc:CLAIM-NAME"),
         ("K8SCO_LAZY_CLUSTER", "yes please", "give 1 (expand Lazy nodes) or 0"),
+        ("K8SCO_WORKERS", "0", "is not a number of workers from 1 to 64"),
+        ("K8SCO_WORKERS", "four", "is not a number of workers from 1 to 64"),
     ],
 )
 def test_a_bad_setting_is_one_line_and_exit_2_before_any_request(

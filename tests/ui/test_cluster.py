@@ -30,7 +30,15 @@ def test_the_list_the_tree_its_jobs_states_and_a_log(world: World) -> None:
     shape = events.until("tree")
     assert shape["paths"] == ["/", "/hello", "/flaky"]
     assert shape["jobs"] == [None, job_name("demo", "/hello"), job_name("demo", "/flaky")]
-    assert set(shape["controls"]) == {"rerun", "stop", "delete"}
+    assert set(shape["controls"]) == {
+        "rerun",
+        "stop",
+        "delete",
+        "reset",
+        "skip",
+        "unskip",
+        "modify",
+    }
     states = events.until("states", lambda s: s["states"] == "ede")
     assert states["phase"] == "Failed" and states["live"] is False
     assert [2, "failed: exit code 1"] in states["reasons"]

@@ -86,8 +86,10 @@ app.kubernetes.io/component: controller
   resources: ["events"]
   verbs: ["create", "list"]
 # What does not fit in a Pipeline object (kube/overflow.py): the controller creates and
-# updates its status ConfigMaps and reads them and the tree ConfigMaps `k8sco apply` wrote.
-# No delete, list or watch: they go with their Pipeline through ownerReferences.
+# updates its status ConfigMaps and the ConfigMaps of co.Lazy's generated trees
+# (kube/lazystore.py: a rerun replaces them in place), and reads them and the tree
+# ConfigMaps `k8sco apply` wrote. No delete, list or watch: they go with their Pipeline
+# through ownerReferences.
 - apiGroups: [""]
   resources: ["configmaps"]
   verbs: ["create", "get", "update"]

@@ -64,11 +64,11 @@
   }
   function closeStreams() { streams.forEach((s) => s.close()); streams = []; }
 
-  async function control(action, ref, path) {
+  async function control(action, ref, path, extra) {
     const res = await fetch("/api/control", {
       method: "POST",
       headers: { "Content-Type": "application/json", "X-K8sco-Token": token },
-      body: JSON.stringify({ p: ref, action: action, path: path || "/" }),
+      body: JSON.stringify(Object.assign({}, extra || {}, { p: ref, action: action, path: path || "/" })),
       credentials: "same-origin",
     });
     const body = await res.json().catch(() => ({}));
@@ -403,6 +403,25 @@
     if (!view || view.selected === null) return;
     try { toast(await control("rerun", view.ref, view.tree.paths[view.selected])); } catch (e) { toast(e.message, true); }
   });
+  // Live controls (k8sco reset, skip, unskip, modify): the server runs the CLI's code.
+  for (const b of document.querySelectorAll("#d-actions .live")) {
+    b.addEventListener("click", async () => {
+      if (!view || view.selected === null) return;
+      const action = b.dataset.action, path = view.tree.paths[view.selected];
+      let extra = null;
+      if (action === "modify") {
+        const sets = prompt("Parameters to set on " + path + ", NAME=VALUE separated by spaces (e.g. cpu=2 max_time=1h); empty for none", "");
+        if (sets === null) return;
+        const command = view.kinds[view.selected] === "E" ? prompt("New command (empty: keep it)", "") : "";
+        if (command === null) return;
+        extra = { set: sets.trim().split(/\s+/).filter((x) => x).join("\n") };
+        if (command) extra.command = command;
+      } else if (action === "reset" && !confirm("Reset " + path + "? Its nodes run again, done ones too.")) {
+        return;
+      }
+      try { toast(await control(action, view.ref, path, extra)); } catch (e) { toast(e.message, true); }
+    });
+  }
 
   // --- a node's detail --------------------------------------------------------------------
   let logStream = null;
@@ -434,6 +453,9 @@
     // A finished local run is not run again (k8sco rerun says so); a cluster's Pipeline is.
     const ended = view.ref.indexOf("local:") === 0 && !view.live;
     $("d-rerun").hidden = readOnly || view.controls.indexOf("rerun") < 0 || ended;
+    for (const b of document.querySelectorAll("#d-actions .live")) {
+      b.hidden = readOnly || view.controls.indexOf(b.dataset.action) < 0 || ended;
+    }
     const exec = view.kinds[i] === "E";
     $("d-log-title").hidden = !exec;
     $("d-log").hidden = !exec;

@@ -15,6 +15,20 @@ def record(tag: str, times: int = 1) -> None:
         print(f"tag={tag}")
 
 
+def show(text: str) -> None:
+    """A native-function node: prints its argument as it received it."""
+    print(f"text={text}")
+
+
+def dollars() -> co.Serial:
+    """Commands and arguments holding what Kubernetes would expand in a container's command:
+    ``$(VAR)`` of a variable the container defines, and ``$$``."""
+    root = co.Serial()
+    root["shell"] = co.Exec("printf '%s\\n' '$(K8SCO_PIPELINE)' '$$' \"pid=$$\"")
+    root["native"] = co.Exec(show, "$(K8SCO_NODE_PATH) $$")
+    return root
+
+
 def nested(width: int = 5) -> co.Serial:
     """50 Exec nodes: a Serial of 5 Parallels, each of `width` Serials of 2 nodes."""
     with co.Serial() as root:
