@@ -17,7 +17,10 @@ credentials are environment variables, read once when a :class:`Notifier` is mad
 
 Locally they may also sit in ``$XDG_CONFIG_HOME/k8sco/notify.json`` (a JSON object of those
 names; owner-only, as the secrets file; the environment wins). On a cluster the controller
-takes them from the Secret ``k8sco-notify`` in its namespace (``envFrom``, optional).
+takes them from the Secret ``k8sco-notify`` in its namespace, mounted as files (optional)
+into the folder ``K8SCO_NOTIFY_DIR`` names, one file per setting: a Secret as files, not as
+environment variables, is not copied into every child process's environment and follows a
+rotated Secret (the kubelet refreshes the files; env would need a restart).
 
 A notification that cannot be sent (no credentials, a refusal, no answer within
 ``TIMEOUT`` seconds) is logged and dropped: it never fails a node or the pipeline. Each one
@@ -109,6 +112,15 @@ def load_settings(environ: Mapping[str, str] | None = None) -> dict[str, str]:
                     data = {}
                 if isinstance(data, dict):
                     out.update({k: str(v) for k, v in data.items() if k in SETTINGS})
+    folder = env.get("K8SCO_NOTIFY_DIR")
+    if folder:
+        for name in SETTINGS:
+            try:
+                value = (Path(folder) / name).read_text(encoding="utf-8").strip()
+            except OSError:
+                continue  # not in the Secret (or no Secret: the volume is optional)
+            if value:
+                out[name] = value
     out.update({k: env[k] for k in SETTINGS if env.get(k)})
     return out
 

@@ -179,3 +179,22 @@ def test_deliveries_send_once_per_controller_and_remove_what_was_sent(receiver: 
     # A restarted controller (a new Deliveries) sends it again: at least once, same key.
     assert Deliveries(settings).deliver("demo", "k", status, None, lambda p: True) == 1
     assert [h["Idempotency-Key"] for _, h, _ in receiver.posts] == [n["key"]] * 2
+
+
+def test_settings_come_from_the_mounted_secret_and_the_environment_wins(tmp_path: Any) -> None:
+    # The controller's Deployment mounts the Secret k8sco-notify as one file per key.
+    (tmp_path / "K8SCO_SLACK_TOKEN").write_text("xoxb-from-secret\n")
+    (tmp_path / "K8SCO_GITHUB_TOKEN").write_text("from-secret")
+    (tmp_path / "UNRELATED").write_text("ignored")
+    env = {
+        "K8SCO_NOTIFY_DIR": str(tmp_path),
+        "K8SCO_GITHUB_TOKEN": "from-env",
+        "XDG_CONFIG_HOME": str(tmp_path / "none"),
+    }
+    assert load_settings(env) == {
+        "K8SCO_SLACK_TOKEN": "xoxb-from-secret",
+        "K8SCO_GITHUB_TOKEN": "from-env",
+    }
+    assert load_settings({**env, "K8SCO_NOTIFY_DIR": str(tmp_path / "absent")}) == {
+        "K8SCO_GITHUB_TOKEN": "from-env"
+    }

@@ -21,14 +21,16 @@ def test_apply_right_after_delete_runs_every_node(target: Target, fake_only: Fak
     """The first run fails (sleep 60 > max_time 2); the second, under the same name, must
     run its own Job (sleep 0) and succeed, not adopt the first run's failed Job."""
     name = target.name("again")
-    assert target.apply(SLOW, name).returncode == 0
-    first = wait_for(lambda: finished(target, name), timeout=60)
-    assert first["status"]["phase"] == "Failed"
-    old_uid = first["metadata"]["uid"]
     # The garbage collector holds on to the old Jobs (as a busy one does, for minutes) until
     # the new run has been seen waiting; then they go, as the collector would delete them.
+    # Slow from before the first Job exists: the fake looks at each new dependent `delay`
+    # seconds after it appears, and a look that came after the delete would take it at once.
     fake_only.gc.delay = 3600.0
     try:
+        assert target.apply(SLOW, name).returncode == 0
+        first = wait_for(lambda: finished(target, name), timeout=60)
+        assert first["status"]["phase"] == "Failed"
+        old_uid = first["metadata"]["uid"]
         assert target.k8sco("delete", name).returncode == 0
         applied = target.apply(SLOW, name, "--seconds=0")
         assert applied.returncode == 0, applied.stderr
