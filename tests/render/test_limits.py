@@ -72,7 +72,10 @@ except PipelineError as exc:
     outcome = "refused: " + str(exc)
 except MemoryError:
     outcome = "MemoryError"
-peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+# VmHWM is this process's own peak: ru_maxrss would also count the parent's resident memory
+# (Linux keeps the larger of the two across exec), which is a whole test session's here.
+with open("/proc/self/status") as status:
+    peak_kib = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
 print(json.dumps({"outcome": outcome, "peak_mib": peak_kib / 1024}))
 """
 
