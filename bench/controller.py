@@ -24,7 +24,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
@@ -85,6 +85,30 @@ def watch_jobs(cluster: Cluster, ns: str, stop: threading.Event, seen: dict[str,
                 return
 
 
+def start_controller(
+    kubeconfig: Path, log: IO[bytes], env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """``k8sco controller`` as its own process (as installed: a Pod of its own), on the
+    fake cluster's kubeconfig, logging warnings only to ``log``."""
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "k8sco",
+            "controller",
+            "--kubeconfig",
+            str(kubeconfig),
+            "--lease-namespace",
+            "default",
+            "--identity",
+            "bench",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "K8SCO_LOG_LEVEL": "WARNING", **(env or {})},
+    )
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
@@ -118,23 +142,7 @@ def run(nodes: int) -> dict[str, float]:
         watcher.start()
         pipeline = render_pipeline(tree(nodes), "bench", "default", image="img:1")
         log = open(Path(tmp) / "controller.log", "wb")  # noqa: SIM115
-        controller = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "k8sco",
-                "controller",
-                "--kubeconfig",
-                str(kubeconfig),
-                "--lease-namespace",
-                "default",
-                "--identity",
-                "bench",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "K8SCO_LOG_LEVEL": "WARNING"},
-        )
+        controller = start_controller(kubeconfig, log)
         time.sleep(1.0)
         fake.requests.reset()
         start = time.monotonic()

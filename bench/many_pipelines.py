@@ -21,9 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
-import subprocess
 import sys
 import tempfile
 import threading
@@ -36,7 +34,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "bench"))
 
-from controller import InstantRunner, cpu_seconds, percentile  # noqa: E402
+from controller import InstantRunner, cpu_seconds, percentile, start_controller  # noqa: E402
 from fakecluster import FakeCluster  # noqa: E402
 
 import k8sco as co  # noqa: E402
@@ -146,23 +144,7 @@ def run(workers: int, pipelines: int, alone: int) -> dict[str, dict[str, Any]]:
         watcher = threading.Thread(target=seen.watch, args=(client, stop), daemon=True)
         watcher.start()
         log = open(Path(tmp) / "controller.log", "wb")  # noqa: SIM115
-        controller = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "k8sco",
-                "controller",
-                "--kubeconfig",
-                str(kubeconfig),
-                "--lease-namespace",
-                "default",
-                "--identity",
-                "bench",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "K8SCO_LOG_LEVEL": "WARNING", "K8SCO_WORKERS": str(workers)},
-        )
+        controller = start_controller(kubeconfig, log, {"K8SCO_WORKERS": str(workers)})
         try:
             time.sleep(1.0)
             out: dict[str, dict[str, Any]] = {}

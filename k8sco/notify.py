@@ -226,7 +226,13 @@ class Notifier:
 
     def _email(self, notice: Notice) -> None:
         host = self._need("K8SCO_SMTP_HOST")
-        port = int(self.settings.get("K8SCO_SMTP_PORT") or 25)
+        port_text = self.settings.get("K8SCO_SMTP_PORT") or "25"
+        if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+            raise ValueError(f"K8SCO_SMTP_PORT={port_text!r}: give a port number")
+        starttls = (self.settings.get("K8SCO_SMTP_STARTTLS") or "").strip().lower()
+        if starttls not in ("", "0", "false", "no", "off", "1", "true", "yes", "on"):
+            # Not a guess: a misspelt "True" read as off would send the password in clear.
+            raise ValueError(f"K8SCO_SMTP_STARTTLS={starttls!r}: give 1 or 0")
         message = EmailMessage()
         message["Subject"] = self.text(notice)
         message["From"] = self.settings.get("K8SCO_SMTP_FROM") or "k8sco@localhost"
@@ -242,8 +248,8 @@ class Notifier:
             f"{self.text(notice)}\n\npipeline: {self.pipeline}\nnode: {notice.path}\n"
             f"state: {notice.state}\nattempt: {notice.attempt}\n"
         )
-        with smtplib.SMTP(host, port, timeout=TIMEOUT) as smtp:
-            if self.settings.get("K8SCO_SMTP_STARTTLS") in ("1", "true", "yes"):
+        with smtplib.SMTP(host, int(port_text), timeout=TIMEOUT) as smtp:
+            if starttls in ("1", "true", "yes", "on"):
                 smtp.starttls()
             user = self.settings.get("K8SCO_SMTP_USER")
             if user:

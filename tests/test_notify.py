@@ -198,3 +198,21 @@ def test_settings_come_from_the_mounted_secret_and_the_environment_wins(tmp_path
     assert load_settings({**env, "K8SCO_NOTIFY_DIR": str(tmp_path / "absent")}) == {
         "K8SCO_GITHUB_TOKEN": "from-env"
     }
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "logged"),
+    [
+        ("K8SCO_SMTP_PORT", "smtp", "K8SCO_SMTP_PORT='smtp': give a port number"),
+        ("K8SCO_SMTP_STARTTLS", "ture", "K8SCO_SMTP_STARTTLS='ture': give 1 or 0"),
+    ],
+)
+def test_a_bad_smtp_setting_is_named_and_nothing_is_sent(
+    caplog: pytest.LogCaptureFixture, name: str, value: str, logged: str
+) -> None:
+    # No server listens: a setting misread (a misspelt STARTTLS read as "off" would send the
+    # password in clear) must stop the send before any connection.
+    settings = {"K8SCO_SMTP_HOST": "127.0.0.1", "K8SCO_SMTP_PORT": "9", name: value}
+    with caplog.at_level(logging.WARNING, "k8sco.notify"):
+        assert not Notifier("demo", settings).send(notice("email", to=["a@example.com"]))
+    assert logged in caplog.text

@@ -25,7 +25,6 @@ from k8sco.cli.markdown import LogWriter
 from k8sco.cli.statusview import View
 from k8sco.engine import EXEC, Graph, State, evaluate
 from k8sco.errors import UsageError
-from k8sco.local.processes import alive
 from k8sco.local.rundir import RUNS_DIR, RunDir
 from k8sco.tree import Node
 
@@ -251,7 +250,10 @@ def status(
     graph = Graph.from_tree(root)
     recorded, info = run.states()
     finished = info.get("finished")
-    running = finished is None and alive(info.get("runner_pid"))
+    from k8sco.local import control
+
+    # Not alive(pid) alone: a dead runner's pid may belong to another process by now.
+    running = finished is None and control.runner_pid(run, info) is not None
     now = float(finished) if finished is not None else time.time()
     if finished is None and not running:
         now = float(info.get("updated") or now)
@@ -262,8 +264,6 @@ def status(
         header += " (running)" if running else " (the runner is gone; the run did not finish)"
     click.echo(header)
     click.echo(output.status_text(graph, ev.states, recorded, now, output.node_docs(root), view))
-    from k8sco.local import control
-
     waiting = control.unanswered(run.path)
     if waiting:  # a request its runner never took (it ended, or died, first)
         click.echo(

@@ -13,7 +13,13 @@ from k8sco.errors import ClusterError, UsageError
 
 
 @click.command()
-@click.option("--port", type=int, default=8765, show_default=True, help="0: any free port.")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8765,
+    show_default=True,
+    help="0: any free port.",
+)
 @click.option(
     "--host",
     default="127.0.0.1",

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from typing import IO
 
 from k8sco.data.stores import check_name
-from k8sco.errors import DataError, DataNotFound
+from k8sco.errors import DataConfigError, DataError, DataNotFound
 
 _NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
 _EMPTY_SHA = hashlib.sha256(b"").hexdigest()
@@ -63,19 +63,19 @@ class S3Config:
         endpoint = environ.get("K8SCO_S3_ENDPOINT") or f"https://s3.{region}.amazonaws.com"
         parsed = urllib.parse.urlparse(endpoint)
         if parsed.scheme not in ("http", "https") or not parsed.netloc:
-            raise DataError(
+            raise DataConfigError(
                 f"K8SCO_S3_ENDPOINT={endpoint!r} is not an http(s)://host[:port] address"
             )
         access = environ.get("AWS_ACCESS_KEY_ID", "")
         secret = environ.get("AWS_SECRET_ACCESS_KEY", "")
         if not access or not secret:
-            raise DataError(
+            raise DataConfigError(
                 "the S3 data store needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (in a "
                 "cluster: keys of the Secret named by the controller's K8SCO_DATA_SECRET)"
             )
         addressing = environ.get("K8SCO_S3_ADDRESSING", "path")
         if addressing not in ("path", "virtual"):
-            raise DataError(f"K8SCO_S3_ADDRESSING={addressing!r}: use 'path' or 'virtual'")
+            raise DataConfigError(f"K8SCO_S3_ADDRESSING={addressing!r}: use 'path' or 'virtual'")
         return cls(
             endpoint=f"{parsed.scheme}://{parsed.netloc}",
             region=region,

@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import queue
 import threading
 import time
@@ -133,7 +134,7 @@ class Archiver:
         # in-memory API has none, and then logs are read when each Job ends.
         can_stream = callable(getattr(cluster, "stream", None))
         self.follow_max = _setting(environ, ENV_FOLLOW, 100, int) if can_stream else 0
-        self.chunk_bytes = _setting(environ, ENV_CHUNK, 1 << 20, int)
+        self.chunk_bytes = _setting(environ, ENV_CHUNK, 1 << 20, int, minimum=1)
         self.flush_every = _setting(environ, ENV_FLUSH, 10.0, float)
         self._follows: dict[str, _Follow] = {}  # Job uid -> its follower, while it runs
         self._stop = threading.Event()
@@ -556,16 +557,20 @@ def _container_ended(pod: Mapping[str, Any]) -> bool:
     return False
 
 
-def _setting(environ: Mapping[str, str], name: str, default: Any, kind: type) -> Any:
+def _setting(
+    environ: Mapping[str, str], name: str, default: Any, kind: type, minimum: int = 0
+) -> Any:
+    """A number from the environment; UsageError (one line, exit 2) for anything else,
+    ``nan`` and ``inf`` included: a log that is never flushed is not a setting."""
     text = environ.get(name, "").strip()
     if not text:
         return default
     try:
         value = kind(text)
     except ValueError:
-        value = -1
-    if value < 0:
-        raise UsageError(f"{name}={text!r}: give a number >= 0")
+        value = math.nan
+    if not (math.isfinite(value) and value >= minimum):
+        raise UsageError(f"{name}={text!r}: give a number >= {minimum}")
     return value
 
 

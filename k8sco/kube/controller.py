@@ -104,6 +104,7 @@ from k8sco.render.constants import (
     LABEL_PIPELINE,
     MANAGED_BY,
     PLURAL,
+    POD_JOB_UID_LABEL,
 )
 from k8sco.render.pipeline import (
     Phase,
@@ -510,30 +511,10 @@ class Controller:
             # incremental path keeps (put back once this reconciliation's write landed).
             changed = self._changed.pop(key, set())
             cached = self._live.pop(key, None)
-            queued = self._queued.get(key)
-            if queued is None or changed is None:
-                queued = {p for p, j in jobs.items() if waiting_for_pod(j)}
-            else:
-                for path in changed:
-                    job = jobs.get(path)
-                    if job is not None and waiting_for_pod(job):
-                        queued.add(path)
-                    else:
-                        queued.discard(path)
-            self._queued[key] = queued
+            queued = _tracked(self._queued, key, jobs, changed, waiting_for_pod)
             # Paths whose Job is a shared container's (kube/groups.py), kept the same way
             # so that a Pipeline with none pays nothing per reconciliation for them.
-            grouped = self._grouped.get(key)
-            if grouped is None or changed is None:
-                grouped = {p for p, j in jobs.items() if is_group_job(j)}
-            else:
-                for path in changed:
-                    job = jobs.get(path)
-                    if job is not None and is_group_job(job):
-                        grouped.add(path)
-                    else:
-                        grouped.discard(path)
-            self._grouped[key] = grouped
+            grouped = _tracked(self._grouped, key, jobs, changed, is_group_job)
         try:
             return self._sync(key, pipeline, jobs, changed, cached, queued, bool(grouped))
         except BaseException:
@@ -983,7 +964,7 @@ class Controller:
         pods_path = self.cluster.ns_path(CORE, "pods", meta["namespace"])
         pods = (
             self.cluster.request(
-                "GET", pods_path, query={"labelSelector": f"controller-uid={meta.get('uid')}"}
+                "GET", pods_path, query={"labelSelector": f"{POD_JOB_UID_LABEL}={meta.get('uid')}"}
             )
             or {}
         ).get("items") or []
@@ -1248,7 +1229,7 @@ class Controller:
                 self.cluster.request(
                     "GET",
                     self.cluster.ns_path(CORE, "pods", ns),
-                    query={"labelSelector": f"controller-uid={job_uid}"},
+                    query={"labelSelector": f"{POD_JOB_UID_LABEL}={job_uid}"},
                 ).get("items")
                 or []
             )
@@ -1294,7 +1275,7 @@ class Controller:
                 self.cluster.request(
                     "GET",
                     self.cluster.ns_path(CORE, "pods", ns),
-                    query={"labelSelector": f"controller-uid={job_uid}"},
+                    query={"labelSelector": f"{POD_JOB_UID_LABEL}={job_uid}"},
                 ).get("items")
                 or []
             )
@@ -1516,6 +1497,29 @@ class Controller:
     def _due(self, key: Key) -> float:
         """Seconds before ``key`` may be reconciled again (0 or less: now)."""
         return self._last_sync.get(key, -math.inf) + self.min_interval - self.clock()
+
+
+def _tracked(
+    sets: dict[Key, set[str]],
+    key: Key,
+    jobs: Mapping[str, Mapping[str, Any]],
+    changed: set[str] | None,
+    belongs: Callable[[Mapping[str, Any]], bool],
+) -> set[str]:
+    """The paths of ``key`` whose Job ``belongs``, kept up to date from the changed paths
+    only (all Jobs when ``changed`` is None, or nothing is kept yet), and stored back."""
+    paths = sets.get(key)
+    if paths is None or changed is None:
+        paths = {p for p, j in jobs.items() if belongs(j)}
+    else:
+        for path in changed:
+            job = jobs.get(path)
+            if job is not None and belongs(job):
+                paths.add(path)
+            else:
+                paths.discard(path)
+    sets[key] = paths
+    return paths
 
 
 def _key(obj: Mapping[str, Any]) -> Key:

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from k8sco import sequence
 from k8sco.errors import ClusterError
 from k8sco.kube.client import CORE
-from k8sco.render.constants import ANNOTATION_PATH, CONTAINER_NAME
+from k8sco.render.constants import ANNOTATION_PATH, CONTAINER_NAME, POD_JOB_UID_LABEL
 from k8sco.tree import Node
 
 log = logging.getLogger(__name__)
@@ -106,7 +106,7 @@ class GroupReports:
     def _read(self, meta: Mapping[str, Any]) -> sequence.Report | None:
         pods_path = self.cluster.ns_path(CORE, "pods", meta.get("namespace"))
         listed = self.cluster.request(
-            "GET", pods_path, query={"labelSelector": f"controller-uid={meta.get('uid')}"}
+            "GET", pods_path, query={"labelSelector": f"{POD_JOB_UID_LABEL}={meta.get('uid')}"}
         )
         pods = (listed or {}).get("items") or []
         if not pods:

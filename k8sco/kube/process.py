@@ -31,6 +31,7 @@ from k8sco.kube.lease import ALL_NAMESPACES, LeaderElector
 from k8sco.kube.retention import Retention
 from k8sco.render.constants import LEASE_NAME, SYSTEM_NAMESPACE
 from k8sco.render.names import is_dns_label
+from k8sco.render.podspec import ALLOW_DOCKER_ENV, docker_namespaces
 
 WATCH_ENV = "K8SCO_WATCH_NAMESPACES"
 
@@ -84,6 +85,9 @@ def run(settings: ControllerSettings) -> None:
         level=settings.log_level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # Read at each Job's creation; checked here so that a bad value stops the start, not
+    # every requires_docker node.
+    docker_namespaces(os.environ.get(ALLOW_DOCKER_ENV))
     cluster = Cluster(settings.kubeconfig, settings.context, None, retries=8)
     watched = settings.namespaces
     if watched == []:

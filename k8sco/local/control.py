@@ -63,10 +63,12 @@ class Request:
 # --- is it running? -------------------------------------------------------------------------
 
 
-def runner_pid(run: RunDir) -> int | None:
+def runner_pid(run: RunDir, info: Mapping[str, Any] | None = None) -> int | None:
     """The pid of the run's runner while the run is in progress; None once it finished or
-    its runner is gone (killed with SIGKILL, its pid perhaps reused since)."""
-    _, info = run.states()
+    its runner is gone (killed with SIGKILL, its pid perhaps reused since). ``info``: the
+    run's state information, when the caller has read it already."""
+    if info is None:
+        _, info = run.states()
     pid = info.get("runner_pid")
     if info.get("finished") is not None or not alive(pid) or not isinstance(pid, int):
         return None

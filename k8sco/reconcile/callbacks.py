@@ -40,6 +40,7 @@ from k8sco.callback import NOTIFICATIONS, RETRIES, Callback, Event, entries
 from k8sco.engine import NodeState, State
 from k8sco.params import mem_bytes
 from k8sco.render import names
+from k8sco.render.constants import ANNOTATION_PATH
 from k8sco.tree import Exec, Node
 
 ATTEMPT_ANNOTATION = "k8sco.io/attempt"  # on a retry's Job: its attempt number (2, 3, ...)
@@ -306,7 +307,7 @@ def newer(cached: Mapping[str, Any] | None, seen: Mapping[str, Any]) -> bool:
 def older_attempts(job: Mapping[str, Any], pipeline: str) -> list[str]:
     """The names of the earlier attempts' Jobs of the node whose Job is ``job``: deleted
     with it (a rerun, a reset), so that the first attempt's name is free again."""
-    path = ((job.get("metadata") or {}).get("annotations") or {}).get("k8sco.io/path")
+    path = ((job.get("metadata") or {}).get("annotations") or {}).get(ANNOTATION_PATH)
     if not path:
         return []
     return [attempt_name(pipeline, path, n) for n in range(job_attempt(job))]
@@ -365,7 +366,7 @@ def attempt_job(job: Mapping[str, Any], pipeline: str, rec: NodeState | None) ->
         return dict(job)
     out = copy.deepcopy(dict(job))
     meta = out["metadata"]
-    path = (meta.get("annotations") or {}).get("k8sco.io/path", "/")
+    path = (meta.get("annotations") or {}).get(ANNOTATION_PATH, "/")
     meta["name"] = attempt_name(pipeline, path, rec.retried)
     meta.setdefault("annotations", {})[ATTEMPT_ANNOTATION] = str(attempt(rec))
     template = out["spec"]["template"]

@@ -45,3 +45,10 @@ SYSTEM_NAMESPACE = "k8sco-system"
 CONTROLLER_NAME = "k8sco-controller"
 LEASE_NAME = CONTROLLER_NAME
 HEALTH_PORT = 8080
+
+# The label the API server puts on a Job's pods with the Job's uid, so that a Job's pods can
+# be listed without matching another Job's of the same name: kubernetes/kubernetes
+# pkg/apis/batch/types.go LegacyControllerUidLabel, set with ControllerUidLabel
+# ("batch.kubernetes.io/controller-uid", 1.27+) by pkg/registry/batch/job/strategy.go's
+# generateSelector. The unprefixed one also works on clusters older than 1.27.
+POD_JOB_UID_LABEL = "controller-uid"

@@ -32,8 +32,9 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from k8sco.errors import PipelineError, PipelineTypeError
+from k8sco.errors import PipelineError, PipelineTypeError, UsageError
 from k8sco.render.constants import CONTAINER_NAME
+from k8sco.render.names import is_dns_label
 
 SCHEMA_FILE = "podspec.schema.json"
 _ROOT = "io.k8s.api.core.v1.PodSpec"
@@ -426,12 +427,23 @@ DIND_VOLUME = "k8sco-docker-graph"
 DOCKER_HOST = "tcp://127.0.0.1:2375"
 
 
+def docker_namespaces(setting: str | None) -> frozenset[str]:
+    """The namespaces ``K8SCO_ALLOW_DOCKER`` (its value, or None when unset) names, ``"*"``
+    for all; UsageError for anything else, which would otherwise never match and refuse
+    every requires_docker node with a message blaming the namespace."""
+    allowed = frozenset(part.strip() for part in (setting or "").split(",") if part.strip())
+    for name in allowed:
+        if name != "*" and not is_dns_label(name):
+            raise UsageError(
+                f"{ALLOW_DOCKER_ENV}={setting!r}: {name!r} is not a namespace name "
+                "(a DNS-1123 label) or '*'"
+            )
+    return allowed
+
+
 def docker_allowed(setting: str | None, namespace: str) -> bool:
-    """Whether ``K8SCO_ALLOW_DOCKER`` (its value, or None when unset) allows Docker-in-Docker
-    pods in ``namespace``."""
-    if not setting:
-        return False
-    allowed = {part.strip() for part in setting.split(",")}
+    """Whether ``K8SCO_ALLOW_DOCKER`` allows Docker-in-Docker pods in ``namespace``."""
+    allowed = docker_namespaces(setting)
     return "*" in allowed or namespace in allowed
 
 
@@ -503,6 +515,7 @@ __all__ = [
     "check_patch",
     "deep_merge",
     "docker_allowed",
+    "docker_namespaces",
     "merge",
     "pod_security_violations",
     "restricted_violations",

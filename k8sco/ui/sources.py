@@ -386,16 +386,21 @@ class ClusterPipelines:
     def log(self, ref: str, path: str, stop: threading.Event) -> Iterator[str]:
         """The output of the node's newest pod, followed until the pod ends."""
         from k8sco.kube import pipelines
-        from k8sco.render.names import job_name
+        from k8sco.kube.overflow import read_status
+        from k8sco.reconcile.callbacks import attempt_name
+        from k8sco.render.pipeline import recorded_states
         from k8sco.sequence import job_path, member_index, member_lines
 
         ns, name = split_kube(ref)
         cluster = self._in(ns)
-        opened, _ = self.open(ref)
+        opened, obj = self.open(ref)
         path = check_path(opened, path)
         if opened.graph.kinds[opened.graph.index[path]] != EXEC:
             raise UsageError(f"{path} is not an Exec node: it has no log of its own")
-        job = job_name(name, job_path(opened.root, path))
+        # The Job of the node's current attempt (co.callback retries), as `k8sco logs` reads.
+        status = read_status(cluster, obj).get("status") or {}
+        retried = recorded_states(opened.graph, status).get(path, NodeState()).retried
+        job = attempt_name(name, job_path(opened.root, path), retried)
         index = member_index(opened.root, path)  # in a shared container: its part of the log
         while not stop.is_set():
             pods = pipelines.pods_of_job(cluster, job)

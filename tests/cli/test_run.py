@@ -281,6 +281,22 @@ def test_status_of_a_run_in_progress_and_of_one_whose_runner_died(project: Path)
         proc.wait()
     header = k8sco("status").output.splitlines()[0]
     assert header.endswith("(the runner is gone; the run did not finish)"), header
+    # The dead runner's pid now belongs to a process started after the run: still gone.
+    latest = project / ".k8sco" / "runs" / "latest"
+    states = latest / "states.json"
+    data = json.loads(states.read_text())
+    started = json.loads((latest / "run.json").read_text())["started"]
+    while time.time() < started + 2:  # /proc's start times are good to a second
+        time.sleep(0.1)
+    stranger = subprocess.Popen(["sleep", "60"])
+    try:
+        data["runner_pid"] = stranger.pid
+        states.write_text(json.dumps(data))
+        header = k8sco("status").output.splitlines()[0]
+    finally:
+        stranger.kill()
+        stranger.wait()
+    assert header.endswith("(the runner is gone; the run did not finish)"), header
 
 
 def _dies(pid: int) -> bool:

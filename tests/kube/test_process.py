@@ -63,6 +63,7 @@ def test_the_command_passes_an_empty_variable_on_as_every_namespace(
         ("K8SCO_LAZY_CLUSTER", "yes please", "give 1 (expand Lazy nodes) or 0"),
         ("K8SCO_WORKERS", "0", "is not a number of workers from 1 to 64"),
         ("K8SCO_WORKERS", "four", "is not a number of workers from 1 to 64"),
+        ("K8SCO_ALLOW_DOCKER", "ci,Bad_NS", "'Bad_NS' is not a namespace name"),
     ],
 )
 def test_a_bad_setting_is_one_line_and_exit_2_before_any_request(

@@ -6,6 +6,7 @@ blocking is what is tested, and always joined."""
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -200,8 +201,7 @@ def test_many_workers_never_hold_one_key_together() -> None:
                 holders[key] = holders.get(key, 0) + 1
                 if holders[key] > 1:
                     clash.append(key)
-            for _ in range(100):  # some work, letting other threads in
-                pass
+            time.sleep(0)  # yield: another worker may try to take the same key meanwhile
             with lock:
                 holders[key] -= 1
                 processed[key] = processed.get(key, 0) + 1
@@ -212,7 +212,9 @@ def test_many_workers_never_hold_one_key_together() -> None:
         thread.start()
     for _ in range(20):
         queue.add_all(range(100))
+    deadline = time.monotonic() + 60  # a queue that loses a key shows as a failure, not a hang
     while len(queue) or queue.processing():
+        assert time.monotonic() < deadline, (len(queue), queue.processing())
         threading.Event().wait(0.01)
     queue.shut_down()
     for thread in threads:

@@ -15,7 +15,7 @@ from kube_schemas import validate_k8s
 import k8sco as co
 from k8sco import sequence
 from k8sco.cli.app import cli
-from k8sco.errors import PipelineError
+from k8sco.errors import PipelineError, UsageError
 from k8sco.render import podspec
 from k8sco.render.jobs import render_job
 from k8sco.render.names import job_name
@@ -128,6 +128,8 @@ def test_the_setting_names_namespaces_or_all() -> None:
     assert not podspec.docker_allowed("a,b", "ns")
     assert not podspec.docker_allowed("", "ns")
     assert not podspec.docker_allowed(None, "ns")
+    with pytest.raises(UsageError, match=r"K8SCO_ALLOW_DOCKER='a,b c': 'b c' is not a namespace"):
+        podspec.docker_allowed("a,b c", "a")
 
 
 def test_pod_spec_patches_of_a_docker_node_still_pass_its_level() -> None:

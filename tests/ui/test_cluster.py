@@ -10,6 +10,7 @@ import pytest
 import k8sco as co
 from k8sco.kube import pipelines
 from k8sco.render.names import job_name
+from k8sco.render.pipeline import render_pipeline
 from k8sco.ui import sources
 from ui.cluster import World
 from ui.helpers import Events, base, get_json
@@ -110,3 +111,20 @@ def test_the_list_follows_pipelines_created_and_deleted(world: World) -> None:
     gone = events.until("list", lambda d: len(d["pipelines"]) == 1)
     assert gone["pipelines"][0]["ref"] == "kube:default/second"
     events.close()
+
+
+def test_the_log_of_a_node_retried_by_a_callback_is_its_current_attempts(world: World) -> None:
+    root = co.Serial()
+    node = root["try"] = co.Exec('echo "attempt $K8SCO_ATTEMPT"; test "$K8SCO_ATTEMPT" = 2')
+    node.on_error(co.callback.retry(1))
+    pipelines.create(world.cluster, render_pipeline(root, "retrying", "default", image="busybox:1"))
+    world.fake.wait_for(
+        lambda: (
+            (pipelines.get(world.cluster, "retrying").get("status") or {}).get("phase")
+            == "Succeeded"
+        ),
+        timeout=60,
+    )
+    log = Events(f"{base(world.srv)}/api/events/log?p=kube:default/retrying&path=/try")
+    assert log.until("log")["text"] == "attempt 2\n"
+    log.close()
