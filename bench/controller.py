@@ -1,21 +1,32 @@
-"""The controller at scale, on the fake cluster: 1,000 and 10,000 trivial nodes.
+"""The controller at scale, on the fake cluster: 1,000, 10,000 and 100,000 trivial nodes,
+against a baseline controller measured in the same run on the same fake cluster.
 
-A Serial of Parallels (width 100) with ``max_concurrent=50``. The fake kubelet "runs" each
-container instantly (no process), so what is measured is k8sco's controller and the API,
-not process start-up. Printed side by side for each size:
+A Serial of Parallels (width 100) with ``max_concurrent=50`` (at "100000", 990 stages:
+99,000 Jobs, so that the tree stays within the 100,000-node cap). The fake kubelet "runs"
+each container instantly (no process), so what is measured is k8sco's controller and the
+API, not process start-up. Printed for each size, for the baseline and for this tree, with
+the ratio this/baseline:
 
-- API write requests per node (target <= 3; the floor is 1, the Job's create);
-- controller CPU seconds per node (user + system of the controller process);
-- scheduling latency: from a Job's completion (seen on a watch) to the creation of the Job
-  it unblocked, p50 and p99;
-- the controller's peak RSS (target <= 300 MB at 10,000 nodes).
+- API write requests per node (the floor is 1, the Job's create; target <= 1.2);
+- controller CPU milliseconds per node (user + system of the controller process), and the
+  ratio of the largest size's to the smallest's (target <= 1.5 from 1,000 to 100,000);
+- scheduling latency: from a Job's completion (its first ``SuccessCriteriaMet`` or
+  ``Complete`` condition, seen on a watch) to the creation of the Job it unblocked, p50
+  and p99 (targets 50 ms and 500 ms);
+- the controller's peak RSS (target <= 1 GB at 100,000 nodes).
 
-    python bench/controller.py [--sizes 1000,10000]
+The baseline (``--baseline REF``, default 9be52dd: the controller before the real-cluster
+and scale work) is that commit's k8sco — its controller, its CRD, its rendering of the same
+tree — checked out with ``git archive`` into a temporary directory; the fake cluster is
+always this tree's. ``--baseline ''`` measures this tree only.
+
+    python bench/controller.py [--sizes 1000,10000] [--baseline 9be52dd]
 """
 
 from __future__ import annotations
 
 import argparse
+import bisect
 import json
 import os
 import subprocess
@@ -23,6 +34,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
 
@@ -32,9 +44,8 @@ sys.path.insert(0, str(REPO / "tests"))
 from fakecluster import FakeCluster  # noqa: E402
 from fakecluster.runners import ContainerLaunch  # noqa: E402
 
-import k8sco as co  # noqa: E402
 from k8sco.kube.client import Cluster  # noqa: E402
-from k8sco.render.pipeline import render_pipeline  # noqa: E402
+from k8sco.render.limits import MAX_NODES  # noqa: E402
 
 
 class Instant:
@@ -57,13 +68,66 @@ class InstantRunner:
         return Instant()
 
 
-def tree(nodes: int) -> co.Serial:
+TREE = """
+import k8sco as co
+
+def tree(stages):
     with co.Serial() as root:
-        for i in range(nodes // 100):
+        for i in range(stages):
             with co.Parallel(name=f"stage{i}", max_concurrent=50):
                 for j in range(100):
                     co.Exec("true", name=f"n{j}")
     return root
+"""
+
+
+def stages(nodes: int) -> int:
+    """Stages of 100 for about ``nodes`` Exec nodes, within the cap on a tree's nodes (each
+    stage is 101 nodes with its Parallel, plus the root)."""
+    return max(1, min(nodes // 100, (MAX_NODES - 1) // 101))
+
+
+def rendered(stage_count: int, k8sco_dir: Path | None) -> dict[str, Any]:
+    """The Pipeline as ``k8sco_dir``'s k8sco renders it (None: this tree's), in a process of
+    its own so that two versions of k8sco never share one."""
+    code = (
+        "import json, sys\n"
+        + TREE
+        + "from k8sco.render.pipeline import render_pipeline\n"
+        + f"obj = render_pipeline(tree({stage_count}), 'bench', 'default', image='img:1')\n"
+        + "json.dump({'k8sco': co.__file__, 'pipeline': obj}, sys.stdout)\n"
+    )
+    where = k8sco_dir or REPO
+    out = json.loads(
+        subprocess.run(
+            [sys.executable, "-c", code],
+            check=True,
+            capture_output=True,
+            env=_env(k8sco_dir),
+            cwd=where,  # `python -c` puts its directory first on sys.path
+        ).stdout
+    )
+    if not Path(out["k8sco"]).resolve().is_relative_to(where.resolve()):
+        raise SystemExit(f"rendered with {out['k8sco']}, not the k8sco of {where}")
+    found: dict[str, Any] = out["pipeline"]
+    return found
+
+
+def _env(k8sco_dir: Path | None) -> dict[str, str]:
+    env = dict(os.environ)
+    if k8sco_dir is not None:  # first on sys.path, before an installed (editable) k8sco
+        env["PYTHONPATH"] = os.pathsep.join([str(k8sco_dir), env.get("PYTHONPATH", "")])
+    return env
+
+
+def _complete(obj: Mapping[str, Any]) -> bool:
+    """Finished successfully, as Kubernetes 1.31+ says it first (SuccessCriteriaMet, then
+    Complete once the pods are gone) or as older versions do (Complete only)."""
+    conds = (obj.get("status") or {}).get("conditions") or []
+    return any(
+        c.get("type") in ("SuccessCriteriaMet", "Complete") and c.get("status") == "True"
+        for c in conds
+    )
 
 
 def watch_jobs(cluster: Cluster, ns: str, stop: threading.Event, seen: dict[str, Any]) -> None:
@@ -78,18 +142,21 @@ def watch_jobs(cluster: Cluster, ns: str, stop: threading.Event, seen: dict[str,
             now = time.monotonic()
             if event["type"] == "ADDED":
                 seen["created"].setdefault(name, now)
-            conds = (obj.get("status") or {}).get("conditions") or []
-            if any(c["type"] == "Complete" and c["status"] == "True" for c in conds):
+            if _complete(obj):
                 seen["completed"].setdefault(name, now)
             if stop.is_set():
                 return
 
 
 def start_controller(
-    kubeconfig: Path, log: IO[bytes], env: dict[str, str] | None = None
+    kubeconfig: Path,
+    log: IO[bytes],
+    env: dict[str, str] | None = None,
+    k8sco_dir: Path | None = None,
 ) -> subprocess.Popen[bytes]:
     """``k8sco controller`` as its own process (as installed: a Pod of its own), on the
-    fake cluster's kubeconfig, logging warnings only to ``log``."""
+    fake cluster's kubeconfig, logging warnings only to ``log``; ``k8sco_dir``'s k8sco
+    (None: this tree's)."""
     return subprocess.Popen(
         [
             sys.executable,
@@ -105,7 +172,8 @@ def start_controller(
         ],
         stdout=log,
         stderr=subprocess.STDOUT,
-        env={**os.environ, "K8SCO_LOG_LEVEL": "WARNING", **(env or {})},
+        env={**_env(k8sco_dir), "K8SCO_LOG_LEVEL": "WARNING", **(env or {})},
+        cwd=k8sco_dir or REPO,  # `python -m` puts its directory first on sys.path
     )
 
 
@@ -114,7 +182,11 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
 
-def run(nodes: int) -> dict[str, float]:
+def run(nodes: int, k8sco_dir: Path | None = None) -> dict[str, Any]:
+    """One run of about ``nodes`` nodes with ``k8sco_dir``'s controller (None: this tree's)."""
+    stage_count = stages(nodes)
+    pipeline = rendered(stage_count, k8sco_dir)
+    crd = (k8sco_dir or REPO) / "manifests" / "10-crd.yaml"
     with (
         FakeCluster(runner=InstantRunner(), bookmark_interval=5.0) as fake,
         tempfile.TemporaryDirectory() as tmp,
@@ -130,7 +202,7 @@ def run(nodes: int) -> dict[str, float]:
                 f"{tmp}/cache",
                 "apply",
                 "-f",
-                str(REPO / "manifests" / "10-crd.yaml"),
+                str(crd),
             ],
             check=True,
             capture_output=True,
@@ -140,9 +212,8 @@ def run(nodes: int) -> dict[str, float]:
         stop = threading.Event()
         watcher = threading.Thread(target=watch_jobs, args=(client, "default", stop, seen))
         watcher.start()
-        pipeline = render_pipeline(tree(nodes), "bench", "default", image="img:1")
         log = open(Path(tmp) / "controller.log", "wb")  # noqa: SIM115
-        controller = start_controller(kubeconfig, log)
+        controller = start_controller(kubeconfig, log, k8sco_dir=k8sco_dir)
         time.sleep(1.0)
         fake.requests.reset()
         start = time.monotonic()
@@ -155,6 +226,8 @@ def run(nodes: int) -> dict[str, float]:
             peak = max(peak, rss_kb(controller.pid))
             if (obj.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
                 break
+            if controller.poll() is not None:
+                raise SystemExit(f"the controller exited: see {tmp}/controller.log")
             time.sleep(0.5)
         wall = time.monotonic() - start
         cpu = cpu_seconds(controller.pid)
@@ -173,22 +246,33 @@ def run(nodes: int) -> dict[str, float]:
     completions = sorted(completed.values())
     latencies = []
     for when in sorted(created.values())[50:]:  # the first 50 wait for nothing
-        before = [t for t in completions if t <= when]
-        if before:
-            latencies.append(when - before[-1])
+        i = bisect.bisect_right(completions, when)
+        if i:
+            latencies.append(when - completions[i - 1])
+    jobs = stage_count * 100
     return {
-        "nodes": nodes,
+        "nodes": jobs,
         "phase_ok": phase == "Succeeded",
         "wall_s": wall,
-        "writes_per_node": writes / nodes,
-        "job_writes_per_node": by_resource["jobs"] / nodes,
-        "status_writes_per_node": by_resource["pipelines/status"] / nodes,
-        "event_writes_per_node": by_resource["events"] / nodes,
-        "cpu_ms_per_node": cpu * 1000 / nodes,
+        "writes_per_node": writes / jobs,
+        "job_writes_per_node": by_resource["jobs"] / jobs,
+        "status_writes_per_node": by_resource["pipelines/status"] / jobs,
+        "event_writes_per_node": by_resource["events"] / jobs,
+        "cpu_ms_per_node": cpu * 1000 / jobs,
         "latency_p50_ms": percentile(latencies, 0.50) * 1000,
         "latency_p99_ms": percentile(latencies, 0.99) * 1000,
         "peak_rss_mb": peak / 1024,
     }
+
+
+def baseline_tree(ref: str, into: Path) -> Path:
+    """``ref``'s files (``git archive``) under ``into``."""
+    archive = subprocess.run(
+        ["git", "-C", str(REPO), "archive", ref], check=True, capture_output=True
+    ).stdout
+    into.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    return into
 
 
 def rss_kb(pid: int) -> int:
@@ -210,17 +294,52 @@ def cpu_seconds(pid: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", default="1000,10000")
+    parser.add_argument("--baseline", default="9be52dd", help="a git ref; '' for none")
     args = parser.parse_args()
-    results = [run(int(n)) for n in args.sizes.split(",")]
-    keys = [k for k in results[0] if k != "nodes"]
-    print(f"{'nodes':<24}" + "".join(f"{r['nodes']:>12}" for r in results))
+    sizes = [int(n) for n in args.sizes.split(",")]
+    columns: list[tuple[str, dict[str, Any]]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        base = baseline_tree(args.baseline, Path(tmp) / "baseline") if args.baseline else None
+        for n in sizes:  # each size: the baseline, then this tree, one after the other
+            if base is not None:
+                columns.append((f"{args.baseline[:9]}", run(n, base)))
+            columns.append(("this", run(n)))
+    keys = [k for k in columns[0][1] if k != "nodes"]
+    header = "".join(f"{str(r['nodes']) + ' ' + who:>18}" for who, r in columns)
+    print(f"{'':<24}{header}")
     for key in keys:
         cells = "".join(
-            f"{r[key]!s:>12}" if isinstance(r[key], bool) else f"{r[key]:>12.3f}" for r in results
+            f"{r[key]!s:>18}" if isinstance(r[key], bool) else f"{r[key]:>18.3f}"
+            for _, r in columns
         )
         print(f"{key:<24}{cells}")
-    print("targets: writes_per_node <= 3; peak_rss_mb <= 300 at 10,000 nodes")
-    print(json.dumps(results))
+    if base is not None:
+        print("ratios this/baseline (lower is better):")
+        for i in range(0, len(columns), 2):
+            old, new = columns[i][1], columns[i + 1][1]
+            ratios = ", ".join(
+                f"{k} {new[k] / old[k]:.2f}"
+                for k in (
+                    "writes_per_node",
+                    "cpu_ms_per_node",
+                    "latency_p50_ms",
+                    "latency_p99_ms",
+                    "peak_rss_mb",
+                )
+                if old[k]
+            )
+            print(f"  {new['nodes']} nodes: {ratios}")
+    mine = [r for who, r in columns if who == "this"]
+    if len(mine) > 1:
+        print(
+            f"cpu_ms_per_node {mine[-1]['nodes']} / {mine[0]['nodes']} nodes: "
+            f"{mine[-1]['cpu_ms_per_node'] / mine[0]['cpu_ms_per_node']:.2f} (target <= 1.5)"
+        )
+    print(
+        "targets: writes_per_node <= 1.2; latency p50 <= 50 ms, p99 <= 500 ms; "
+        "peak_rss_mb <= 1000 at 100,000 nodes"
+    )
+    print(json.dumps([{"controller": who, **r} for who, r in columns]))
 
 
 if __name__ == "__main__":

@@ -48,7 +48,7 @@ import math
 import queue
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -82,6 +82,7 @@ ENV_FOLLOW = "K8SCO_LOG_FOLLOW"  # how many running Jobs' logs are followed at o
 ENV_CHUNK = "K8SCO_LOG_CHUNK_BYTES"
 ENV_FLUSH = "K8SCO_LOG_FLUSH_SECONDS"
 FOLLOW_WAIT = 60.0  # seconds the archive task waits for a follower to reach its stream's end
+FULL_LOOK_EVERY = 30.0  # seconds between looks at every Job of a Pipeline (observe)
 RECONNECTS = 5  # a stream that breaks while the container runs is opened again this often
 
 
@@ -143,6 +144,7 @@ class Archiver:
         self._pending: set[_Task] = set()
         self._archived: set[str] = set()  # Job uids, until the annotation is seen
         self._recorded_at: dict[str, float] = {}  # Job uid -> first seen finished+recorded
+        self._looked_at: dict[str, float] = {}  # Pipeline uid -> when all its Jobs were
         self.archived_count = 0
         self.failures = 0  # tasks that failed (tried again when next observed)
 
@@ -153,10 +155,19 @@ class Archiver:
     # --- called by the controller, on its thread: no I/O ------------------------------------
 
     def observe(
-        self, pipeline: Mapping[str, Any], jobs: Mapping[str, Mapping[str, Any]], recorded: bool
+        self,
+        pipeline: Mapping[str, Any],
+        jobs: Mapping[str, Mapping[str, Any]],
+        recorded: bool,
+        paths: Iterable[str] | None = None,
     ) -> None:
         """Queue what this Pipeline needs. ``recorded``: the Pipeline's status now records
-        the outcome of every finished Job in ``jobs`` (a status write succeeded)."""
+        the outcome of every finished Job in ``jobs`` (a status write succeeded).
+        ``paths``: the node paths whose Job changed since the last call (None: any). Only
+        their Jobs are looked at, and every Job at most :data:`FULL_LOOK_EVERY` seconds
+        apart: what only time changes (a retention running out, a failed task to try
+        again) waits for that, and a reconciliation of a 100,000-node Pipeline costs what
+        changed, not the tree."""
         if not self.archives:
             return
         meta = pipeline.get("metadata") or {}
@@ -167,6 +178,8 @@ class Archiver:
         rv = str(meta.get("resourceVersion", ""))
         has_finalizer = FINALIZER in (meta.get("finalizers") or [])
         if meta.get("deletionTimestamp"):
+            with self._lock:
+                self._looked_at.pop(uid, None)
             if has_finalizer:
                 self._put(_Task("finalize", ns, name, uid, root, rv))
             return
@@ -175,7 +188,15 @@ class Archiver:
             self._put(_Task("adopt", ns, name, uid, root, rv))
         retention = _seconds(annotations.get(ANNOTATION_JOB_RETENTION))
         now = self.clock()
-        for job in jobs.values():
+        with self._lock:
+            whole = paths is None or now - self._looked_at.get(uid, -math.inf) >= FULL_LOOK_EVERY
+            if whole:
+                self._looked_at[uid] = now
+        if whole:
+            looked: Iterable[Mapping[str, Any]] = jobs.values()
+        else:
+            looked = [j for j in map(jobs.get, paths or ()) if j is not None]
+        for job in looked:
             jmeta = job.get("metadata") or {}
             juid = jmeta.get("uid", "")
             if not juid or not _owned_by(job, uid):

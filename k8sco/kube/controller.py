@@ -48,10 +48,11 @@ import os
 import threading
 import time
 import uuid
-from collections import ChainMap
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
+
+from immutables import Map
 
 from k8sco import lazy, notify
 from k8sco.data.kube import FINALIZER, DataConfig, decorate_job
@@ -65,7 +66,7 @@ from k8sco.errors import (
     PipelineError,
     UsageError,
 )
-from k8sco.kube import lazystore, secrets
+from k8sco.kube import jobcache, lazystore, secrets
 from k8sco.kube.archive import Archiver
 from k8sco.kube.client import BACKGROUND, CORE, JOBS, MERGE_PATCH, PIPELINES
 from k8sco.kube.groups import GroupReports
@@ -122,6 +123,8 @@ from k8sco.tree import Node
 log = logging.getLogger("k8sco.controller")
 
 Key = tuple[str, str]  # (namespace, pipeline name)
+JobMap = Map[str, dict[str, Any]]  # a Pipeline's Jobs by node path
+EMPTY_JOBS: JobMap = Map()
 
 # At most this share of a worker's time goes to looking at queued Jobs' pods.
 PROBE_SHARE = 0.1
@@ -303,7 +306,10 @@ class Controller:
         self.probes_per_second = probes_per_second
         self.stats = Stats()
         self.pipelines: dict[Key, dict[str, Any]] = {}
-        self.jobs: dict[Key, dict[str, dict[str, Any]]] = {}
+        # Per Pipeline its Jobs by node path, as immutable maps (a HAMT: an update copies a
+        # path of the trie, not the map), so that a reconciliation takes a consistent
+        # snapshot in O(1) while the watch goes on; a copy of a 100,000-Job dict costs ms.
+        self.jobs: dict[Key, JobMap] = {}
         self.finished: set[Key] = set()
         self._compiled: dict[tuple[str, Any, Any], _Compiled] = {}
         self._compiled_lock = threading.Lock()  # workers compile different Pipelines at once
@@ -405,13 +411,15 @@ class Controller:
                     self._forget(key)
                 self.pipelines = kept
             else:
-                jobs = {k: v for k, v in self.jobs.items() if other(k)}
-                for job in items:
+                listed: dict[Key, dict[str, dict[str, Any]]] = {}
+                for job in map(jobcache.slim, items):
                     label = _label_key(job)
                     if label is not None:
-                        by_path = jobs.setdefault(label, {})
+                        by_path = listed.setdefault(label, {})
                         if cbs.newer(by_path.get(_node_path(job)), job):  # attempts' Jobs
                             by_path[_node_path(job)] = job
+                jobs = {k: v for k, v in self.jobs.items() if other(k)}
+                jobs.update((k, JobMap(v)) for k, v in listed.items())
                 self.jobs = jobs
                 for key in set(self.pipelines) | set(jobs):
                     if not other(key):
@@ -438,17 +446,19 @@ class Controller:
                 label = _label_key(obj)
                 if label is None:
                     return
-                jobs = self.jobs.setdefault(label, {})
+                obj = jobcache.slim(obj)
+                jobs = self.jobs.get(label, EMPTY_JOBS)
                 path = _node_path(obj)
                 if type_ == "DELETED":
                     if _uid(jobs.get(path)) == _uid(obj):
-                        jobs.pop(path, None)
+                        jobs = jobs.delete(path)
                     if is_group_job(obj):  # also cached under the member it was created for
                         for other in [p for p, j in jobs.items() if _uid(j) == _uid(obj)]:
-                            jobs.pop(other, None)
+                            jobs = jobs.delete(other)
                             self._note_change(label, other)
                 elif cbs.newer(jobs.get(path), obj):  # not an earlier attempt's Job
-                    jobs[path] = obj
+                    jobs = jobs.set(path, obj)
+                self.jobs[label] = jobs
                 key = label
                 self._note_change(key, path)
             self.queue.add(key)
@@ -506,7 +516,7 @@ class Controller:
         """Reconcile one Pipeline now and apply the result."""
         with self._cond:
             pipeline = self.pipelines.get(key)
-            jobs = dict(self.jobs.get(key, {}))
+            jobs = self.jobs.get(key, EMPTY_JOBS)
             # What changed since the last reconciliation (None: anything), and what the
             # incremental path keeps (put back once this reconciliation's write landed).
             changed = self._changed.pop(key, set())
@@ -526,7 +536,7 @@ class Controller:
         self,
         key: Key,
         pipeline: dict[str, Any] | None,
-        jobs: dict[str, dict[str, Any]],
+        jobs: JobMap,
         changed: set[str] | None,
         cached: tuple[Live, Any] | None,
         queued: set[str],
@@ -653,7 +663,7 @@ class Controller:
             after = {p: v for p, v in result.problems.items() if p not in outcome}
             after.update({p: v for p, v in outcome.items() if v is not None})
             with self._cond:
-                jobs = dict(self.jobs.get(key, {}))
+                jobs = self.jobs.get(key, EMPTY_JOBS)
             if live is not None:  # from scratch, on the status as stored; rebuilt next time
                 live = None
                 view = self.overflow.view(pipeline)
@@ -718,14 +728,14 @@ class Controller:
                 lambda patch: self._patch_status(self.pipelines.get(key) or pipeline, patch),
             )
         if self.archive is not None:  # queues log archives; does no I/O here
-            self.archive.observe(pipeline, jobs, recorded=written)
+            self.archive.observe(pipeline, jobs, recorded=written, paths=changed)
         # The looks at queued Jobs' pods that are due, now that this reconciliation's Jobs
         # are created: what they find is decided on at once (a wake-up now).
         with self._cond:  # and the Jobs created just now, looked at from probe_after on
-            current = self.jobs.get(key, {})
+            current = self.jobs.get(key, EMPTY_JOBS)
             created = {p: current[p] for p in result.create if p in current}
         found, probe_wake = self._waiting(
-            key, pipeline, ChainMap[str, dict[str, Any]](created, jobs), now, queued | set(created)
+            key, pipeline, jobs.update(created), now, queued | set(created)
         )
         if found != waiting:
             self._wake(key, now)
@@ -1098,9 +1108,9 @@ class Controller:
         """A Job this controller wrote, unless the watch already brought it (a watch event
         of the same uid is as new or newer: keep it)."""
         with self._cond:
-            jobs = self.jobs.setdefault(key, {})
+            jobs = self.jobs.get(key, EMPTY_JOBS)
             if _uid(jobs.get(path)) != _uid(job) and cbs.newer(jobs.get(path), job):
-                jobs[path] = job
+                self.jobs[key] = jobs.set(path, jobcache.slim(job))
                 self._note_change(key, path)
 
     def _delete(

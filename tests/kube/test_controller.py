@@ -526,6 +526,22 @@ def test_the_controller_keeps_no_per_job_history() -> None:
     assert set(vars(Stats())) == set(vars(w.ctl.stats))
 
 
+def test_the_job_cache_keeps_no_pod_templates_or_managed_fields() -> None:
+    # Most of a Job's bytes: at 100,000 nodes they would be gigabytes of memory.
+    w = World(wide(3))
+    w.sync()
+    for job in w.api.items(JOBS):
+        job["metadata"]["managedFields"] = [{"manager": "kube-controller-manager"}]
+    w.ctl._replace("jobs", "default", w.api.items(JOBS))
+    w.ctl._apply_event("jobs", "MODIFIED", w.job("/n0"))
+    cached = w.ctl.jobs[KEY]
+    assert len(cached) == 3
+    for job in cached.values():
+        assert "template" not in job.get("spec", {}) and "managedFields" not in job["metadata"]
+        assert job["metadata"]["uid"] and job["metadata"]["ownerReferences"]
+    assert "template" in w.job("/n0")["spec"]  # the API's own objects are left as they are
+
+
 def test_forgetting_a_deleted_pipeline_drops_everything_kept_for_it() -> None:
     w = World(one())
     w.api.put(JOBS, foreign_job("/a"))

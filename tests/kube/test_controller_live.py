@@ -40,7 +40,7 @@ def observe(w: World, path: str, **status: Any) -> None:
 def expected(w: World) -> tuple[list[str], dict[str, Any]]:
     """What reconcile() decides from scratch on what the controller sees now."""
     pipeline = copy.deepcopy(w.ctl.pipelines[KEY])
-    jobs = copy.deepcopy(w.ctl.jobs.get(KEY, {}))
+    jobs = copy.deepcopy(dict(w.ctl.jobs.get(KEY, {})))
     result = reconcile(w.graph, pipeline, jobs, w.clock())
     status = stored_form(apply_patch(pipeline.get("status") or {}, result.status or {}))
     return result.create, status

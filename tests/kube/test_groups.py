@@ -123,4 +123,4 @@ def test_a_deleted_group_job_leaves_no_copy_under_the_member_it_was_created_for(
     w.ctl._apply_event("jobs", "ADDED", cached["/one"])
     assert set(w.ctl.jobs[KEY]) == {"/", "/one"}
     w.ctl._apply_event("jobs", "DELETED", cached["/one"])
-    assert w.ctl.jobs[KEY] == {}
+    assert dict(w.ctl.jobs[KEY]) == {}
