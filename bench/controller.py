@@ -18,7 +18,9 @@ the ratio this/baseline:
 The baseline (``--baseline REF``, default 9be52dd: the controller before the real-cluster
 and scale work) is that commit's k8sco — its controller, its CRD, its rendering of the same
 tree — checked out with ``git archive`` into a temporary directory; the fake cluster is
-always this tree's. ``--baseline ''`` measures this tree only.
+always this tree's, with decimal resourceVersions as etcd makes them (9be52dd compares them
+as numbers, a bug fixed since: with opaque ones it overwrites a Job seen completed with its
+own create's older response, and stalls). ``--baseline ''`` measures this tree only.
 
     python bench/controller.py [--sizes 1000,10000] [--baseline 9be52dd]
 """
@@ -188,7 +190,11 @@ def run(nodes: int, k8sco_dir: Path | None = None) -> dict[str, Any]:
     pipeline = rendered(stage_count, k8sco_dir)
     crd = (k8sco_dir or REPO) / "manifests" / "10-crd.yaml"
     with (
-        FakeCluster(runner=InstantRunner(), bookmark_interval=5.0) as fake,
+        # resourceVersions as etcd makes them (decimal): the baseline orders RVs it may only
+        # compare for equality, which opaque ones (the fake's default) would break.
+        FakeCluster(
+            runner=InstantRunner(), bookmark_interval=5.0, opaque_resource_versions=False
+        ) as fake,
         tempfile.TemporaryDirectory() as tmp,
     ):
         kubeconfig = Path(tmp) / "kubeconfig"
@@ -294,15 +300,21 @@ def cpu_seconds(pid: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", default="1000,10000")
-    parser.add_argument("--baseline", default="9be52dd", help="a git ref; '' for none")
+    parser.add_argument(
+        "--baseline", default="9be52dd", help="a git ref or a directory of k8sco; '' for none"
+    )
     args = parser.parse_args()
     sizes = [int(n) for n in args.sizes.split(",")]
     columns: list[tuple[str, dict[str, Any]]] = []
     with tempfile.TemporaryDirectory() as tmp:
-        base = baseline_tree(args.baseline, Path(tmp) / "baseline") if args.baseline else None
+        base: Path | None = None
+        if args.baseline and Path(args.baseline).is_dir():  # a tree of files: an experiment
+            base = Path(args.baseline).resolve()
+        elif args.baseline:
+            base = baseline_tree(args.baseline, Path(tmp) / "baseline")
         for n in sizes:  # each size: the baseline, then this tree, one after the other
             if base is not None:
-                columns.append((f"{args.baseline[:9]}", run(n, base)))
+                columns.append((Path(args.baseline).name[:9], run(n, base)))
             columns.append(("this", run(n)))
     keys = [k for k in columns[0][1] if k != "nodes"]
     header = "".join(f"{str(r['nodes']) + ' ' + who:>18}" for who, r in columns)

@@ -1,31 +1,53 @@
 """Many pipelines at once, the usual CI load, on the fake cluster (issue 12, item 4).
 
-200 pipelines of 20 nodes (a Serial of 4 Parallels of 5, instant containers) submitted
-together, against the same pipeline run alone (10 times, one after another), with
-``K8SCO_WORKERS=1`` and with the default (4). Printed for each:
+200 pipelines of 20 nodes (a Serial of 4 Parallels of 5) submitted together, against the
+same pipeline run alone (one after another), for each number of controller workers
+(``K8SCO_WORKERS``) and each container duration asked for. Printed for each:
 
-- scheduling latency: from the last Job completion of a pipeline (as a watcher sees it) to
-  the creation of a Job of that pipeline it unblocked, pooled over every pipeline, p50/p99;
+- scheduling latency: from the completion of a stage's last Job (as a watcher sees it:
+  ``SuccessCriteriaMet`` or ``Complete``, whichever comes first, as the controller reads it)
+  to the creation of each Job of the next stage, which it unblocked, pooled over every
+  pipeline, p50/p99. (Not from the pipeline's last completion before the create: instant
+  Jobs complete while the controller is still creating their siblings, and a sibling's
+  completion would then pass for the cause of the next sibling's create.);
 - time to the first Job: from the Pipeline's create to its first Job's, p50/p99;
 - per-pipeline wall time, submit to last Job completion, p50/p99;
-- the ratios many/alone (the issue's goal: scheduling latency within 2x).
+- CPU of the controller process, and of this process (fake cluster, submitter, watcher);
+- the ratios together/alone (the issue's goal: scheduling latency within 2x).
 
-    python bench/many_pipelines.py [--pipelines 200] [--alone 10] [--workers 1,4]
+Container durations (``--durations``, seconds): 0 is a container that has exited 0 the
+moment it starts. Then 200 x 5 parallel Jobs are a closed loop with no think time: the
+machine (API server, simulated Job controller and kubelet, k8sco's controller) is
+saturated and the latency measures its capacity, not the controller's fairness. A
+duration D > 0 is a container that exits 0 after D seconds (each one drawn uniformly
+within ``--jitter`` of D, so the stages of 200 pipelines do not stay in lockstep), without
+a process: the load of a CI cluster, whose Jobs run for seconds to minutes. The default
+30 s is ~33 Job completions a second for 200 pipelines, which this 2-core machine (fake
+cluster and controller) handles at well under its capacity; at 5-10 s (100-200 a second)
+it is saturated again. The default run takes about 7 minutes: the timed pipeline runs
+alone ``--alone-timed`` times (each 4 stages of D +-jitter).
 
-The controller is a subprocess (``k8sco controller``), as in bench/controller.py; the fake
-cluster, the submitter and the watcher share this process. Two shared cores: compare
-within one run.
+    python bench/many_pipelines.py [--pipelines 200] [--alone 5] [--alone-timed 1]
+        [--workers 16] [--durations 0,30] [--jitter 0.5] [--compare DIR ...] [--dump FILE]
+
+``--compare DIR`` runs every configuration a second time, side by side, with the
+controller of another tree (e.g. ``git archive`` of a commit, or a copy with a change to
+try): its k8sco, this tree's fake cluster. The controller is a subprocess
+(``k8sco controller``), as in bench/controller.py; the fake cluster, the submitter and the
+watcher share this process. Two shared cores: compare within one run.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import random
 import resource
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -36,10 +58,13 @@ sys.path.insert(0, str(REPO / "bench"))
 
 from controller import InstantRunner, cpu_seconds, percentile, start_controller  # noqa: E402
 from fakecluster import FakeCluster  # noqa: E402
+from fakecluster.faults import WRITE_VERBS  # noqa: E402
+from fakecluster.runners import ContainerLaunch  # noqa: E402
 
 import k8sco as co  # noqa: E402
 from k8sco.kube.client import Cluster  # noqa: E402
-from k8sco.render.constants import LABEL_PIPELINE  # noqa: E402
+from k8sco.kube.process import DEFAULT_WORKERS  # noqa: E402
+from k8sco.render.constants import ANNOTATION_PATH, LABEL_PIPELINE  # noqa: E402
 from k8sco.render.pipeline import render_pipeline  # noqa: E402
 
 PIPELINES = "/apis/k8sco.io/v1alpha1"
@@ -55,6 +80,56 @@ def tree() -> co.Serial:
     return root
 
 
+class Sleeping:
+    """A container that exits 0 ``seconds`` after it started (143 or 137 if terminated or
+    killed first), without a process."""
+
+    def __init__(self, seconds: float) -> None:
+        self.container_id = f"sleep://{id(self)}"
+        self._end = time.monotonic() + seconds
+        self._stopped = threading.Event()
+        self._code = 0
+
+    def wait(self) -> int:
+        if self._stopped.wait(max(self._end - time.monotonic(), 0.0)):
+            return self._code
+        return 0
+
+    def terminate(self) -> None:
+        self._stop(143)
+
+    def kill(self) -> None:
+        self._stop(137)
+
+    def _stop(self, code: int) -> None:
+        if not self._stopped.is_set():
+            self._code = code
+            self._stopped.set()
+
+
+class SleepRunner:
+    """Containers of ``seconds`` each, uniformly within ``jitter`` (a fraction) of it,
+    drawn from the pod's name so that a run can be repeated."""
+
+    def __init__(self, seconds: float, jitter: float) -> None:
+        self.seconds = seconds
+        self.jitter = jitter
+
+    def start(self, launch: ContainerLaunch) -> Sleeping:
+        spread = random.Random(launch.pod).uniform(-self.jitter, self.jitter)
+        return Sleeping(self.seconds * (1 + spread))
+
+
+def complete(job: Mapping[str, Any]) -> bool:
+    """Finished successfully, as the controller reads it (reconcile/observe.py): Kubernetes
+    1.31+ says SuccessCriteriaMet first, then Complete once the pods are gone."""
+    conds = (job.get("status") or {}).get("conditions") or []
+    return any(
+        c.get("type") in ("SuccessCriteriaMet", "Complete") and c.get("status") == "True"
+        for c in conds
+    )
+
+
 class Seen:
     """When each Job was created and completed, by pipeline, as a watcher sees it."""
 
@@ -62,8 +137,17 @@ class Seen:
         self.lock = threading.Lock()
         self.created: dict[str, dict[str, float]] = {}
         self.completed: dict[str, dict[str, float]] = {}
+        self.stage: dict[str, int] = {}  # a Job's stage, by its name
+        self.error: BaseException | None = None  # what ended the watch early
 
     def watch(self, cluster: Cluster, stop: threading.Event) -> None:
+        try:
+            self._watch(cluster, stop)
+        except BaseException as exc:  # said by wait_done, rather than waiting for nothing
+            self.error = exc
+            raise
+
+    def _watch(self, cluster: Cluster, stop: threading.Event) -> None:
         path = cluster.ns_path("/apis/batch/v1", "jobs", "default")
         rv = cluster.request("GET", path)["metadata"]["resourceVersion"]
         while not stop.is_set():
@@ -73,11 +157,13 @@ class Seen:
                 now = time.monotonic()
                 name = obj["metadata"].get("name", "")
                 pipeline = (obj["metadata"].get("labels") or {}).get(LABEL_PIPELINE, "")
-                conds = (obj.get("status") or {}).get("conditions") or []
+                node = (obj["metadata"].get("annotations") or {}).get(ANNOTATION_PATH, "")
                 with self.lock:
+                    if node.startswith("/stage"):  # /stage<i>/n<j>
+                        self.stage[name] = int(node.split("/")[1].removeprefix("stage"))
                     if event["type"] == "ADDED":
                         self.created.setdefault(pipeline, {}).setdefault(name, now)
-                    if any(c["type"] == "Complete" and c["status"] == "True" for c in conds):
+                    if complete(obj):
                         self.completed.setdefault(pipeline, {}).setdefault(name, now)
                 if stop.is_set():
                     return
@@ -92,17 +178,34 @@ class Seen:
         wall: list[float] = []
         with self.lock:
             for name, at in submitted.items():
-                created = sorted(self.created.get(name, {}).values())
-                completions = sorted(self.completed.get(name, {}).values())
+                created = self.created.get(name, {})
+                completed = self.completed.get(name, {})
                 if created:
-                    first.append(created[0] - at)
-                if completions:
-                    wall.append(completions[-1] - at)
-                for when in created[WIDTH:]:  # the first stage waits for nothing
-                    before = [t for t in completions if t <= when]
-                    if before:
-                        latencies.append(when - before[-1])
+                    first.append(min(created.values()) - at)
+                if completed:
+                    wall.append(max(completed.values()) - at)
+                # Each stage's Jobs wait for the previous stage's last completion.
+                ends: dict[int, float] = {}
+                for job, when in completed.items():
+                    stage = self.stage[job]
+                    ends[stage] = max(ends.get(stage, when), when)
+                for job, when in created.items():
+                    stage = self.stage[job]
+                    if stage > 0:  # the first stage waits for nothing
+                        latencies.append(when - ends[stage - 1])
         return {"latency": latencies, "first": first, "wall": wall}
+
+    def raw(self, submitted: dict[str, float]) -> dict[str, Any]:
+        with self.lock:
+            return {
+                name: {
+                    "submitted": at,
+                    "created": dict(self.created.get(name, {})),
+                    "completed": dict(self.completed.get(name, {})),
+                    "stage": {job: self.stage[job] for job in self.created.get(name, {})},
+                }
+                for name, at in submitted.items()
+            }
 
 
 def submit(client: Cluster, names: list[str], submitted: dict[str, float]) -> None:
@@ -118,16 +221,26 @@ def submit(client: Cluster, names: list[str], submitted: dict[str, float]) -> No
 def wait_done(seen: Seen, names: list[str], limit: float) -> None:
     deadline = time.monotonic() + limit
     while not seen.done(names):
+        if seen.error is not None:
+            raise SystemExit(f"the bench's Job watch failed: {seen.error!r}")
         if time.monotonic() > deadline:
             raise SystemExit(f"{len(names)} pipelines not finished within {limit:.0f}s")
         time.sleep(0.2)
 
 
-def run(workers: int, pipelines: int, alone: int) -> dict[str, dict[str, Any]]:
+def run(
+    workers: int,
+    pipelines: int,
+    alone: int,
+    duration: float,
+    jitter: float,
+    k8sco_dir: Path | None,
+) -> dict[str, dict[str, Any]]:
+    runner = SleepRunner(duration, jitter) if duration > 0 else InstantRunner()
     with (
         # A node as big as a CI cluster: 1,000 Jobs at once are never Unschedulable.
         FakeCluster(
-            runner=InstantRunner(),
+            runner=runner,
             bookmark_interval=5.0,
             node_capacity={"cpu": "100000", "memory": "1000Ti", "pods": "100000"},
         ) as fake,
@@ -144,36 +257,45 @@ def run(workers: int, pipelines: int, alone: int) -> dict[str, dict[str, Any]]:
         watcher = threading.Thread(target=seen.watch, args=(client, stop), daemon=True)
         watcher.start()
         log = open(Path(tmp) / "controller.log", "wb")  # noqa: SIM115
-        controller = start_controller(kubeconfig, log, {"K8SCO_WORKERS": str(workers)})
+        controller = start_controller(
+            kubeconfig, log, {"K8SCO_WORKERS": str(workers)}, k8sco_dir=k8sco_dir
+        )
+        limit = 120 + 20 * duration * STAGES
         try:
             time.sleep(1.0)
             out: dict[str, dict[str, Any]] = {}
             # One at a time: each pipeline alone on the controller.
             single: dict[str, float] = {}
             cpu0, own0 = cpu_seconds(controller.pid), own_cpu()
+            calls = fake.requests.snapshot()
             for i in range(alone):
                 name = f"alone{i}"
                 submit(client, [name], single)
-                wait_done(seen, [name], 120)
+                wait_done(seen, [name], limit)
             out["alone"] = {
                 **seen.figures(single),
                 "count": alone,
                 "cpu_s": cpu_seconds(controller.pid) - cpu0,
                 "fake_cpu_s": own_cpu() - own0,
+                "requests": requests_since(calls, fake.requests.snapshot()),
+                "raw": seen.raw(single),
             }
             # All together.
             together: dict[str, float] = {}
             names = [f"ci{i}" for i in range(pipelines)]
             cpu0, own0 = cpu_seconds(controller.pid), own_cpu()
+            calls = fake.requests.snapshot()
             start = time.monotonic()
             submit(client, names, together)
-            wait_done(seen, names, 1800)
+            wait_done(seen, names, 10 * limit)
             out["many"] = {
                 **seen.figures(together),
                 "count": pipelines,
                 "cpu_s": cpu_seconds(controller.pid) - cpu0,
                 "fake_cpu_s": own_cpu() - own0,
+                "requests": requests_since(calls, fake.requests.snapshot()),
                 "wall_all_s": time.monotonic() - start,
+                "raw": seen.raw(together),
             }
             return out
         finally:
@@ -183,6 +305,21 @@ def run(workers: int, pipelines: int, alone: int) -> dict[str, dict[str, Any]]:
             stop.set()
             watcher.join(35)
             client.close()
+
+
+def requests_since(
+    before: dict[tuple[str, str], int], after: dict[tuple[str, str], int]
+) -> dict[str, int]:
+    """API requests between two snapshots of the fake's counter (the controller's, and
+    the bench's few: a Pipeline create each, its watch): all, and the writes that are
+    not Job creates, which a pipeline's scheduling latency waits behind."""
+    made = {k: n - before.get(k, 0) for k, n in after.items()}
+
+    def writes(resource: str) -> int:
+        return sum(n for (v, r), n in made.items() if r == resource and v in WRITE_VERBS)
+
+    status, events = writes("pipelines/status"), writes("events")
+    return {"all": sum(made.values()), "status": status, "events": events}
 
 
 def own_cpu() -> float:
@@ -197,36 +334,80 @@ def summary(figures: dict[str, Any]) -> dict[str, float]:
         out[f"{what}_p50_ms"] = percentile(values, 0.50) * 1000
         out[f"{what}_p99_ms"] = percentile(values, 0.99) * 1000
     out["samples"] = len(figures["latency"])
-    out["controller_cpu_s"] = figures["cpu_s"]
-    out["fake_cluster_cpu_s"] = figures["fake_cpu_s"]  # with the submitter and the watcher
+    jobs = figures["count"] * STAGES * WIDTH
+    out["controller_cpu_ms_per_job"] = figures["cpu_s"] * 1000 / jobs
+    # With the submitter and the watcher.
+    out["fake_cluster_cpu_ms_per_job"] = figures["fake_cpu_s"] * 1000 / jobs
+    out["api_requests_per_job"] = figures["requests"]["all"] / jobs
+    out["status_writes_per_job"] = figures["requests"]["status"] / jobs
+    out["event_writes_per_job"] = figures["requests"]["events"] / jobs
     return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--pipelines", type=int, default=200)
-    parser.add_argument("--alone", type=int, default=10)
-    parser.add_argument("--workers", default="1,4")
+    parser.add_argument("--alone", type=int, default=5, help="runs alone, instant containers")
+    parser.add_argument("--alone-timed", type=int, default=1, help="runs alone, timed ones")
+    parser.add_argument(
+        "--workers", default=str(DEFAULT_WORKERS), help="K8SCO_WORKERS values, e.g. 4,16"
+    )
+    parser.add_argument("--durations", default="0,30", help="container seconds (0: instant)")
+    parser.add_argument("--jitter", type=float, default=0.5, help="fraction of a duration")
+    parser.add_argument(
+        "--compare",
+        type=Path,
+        action="append",
+        default=[],
+        help="another tree's controller, side by side (repeatable)",
+    )
+    parser.add_argument("--dump", type=Path, help="write every Job's times (JSON) here")
     args = parser.parse_args()
+    controllers: list[tuple[str, Path | None]] = [("this", None)]
+    controllers += [(str(other), other.resolve()) for other in args.compare]
     results: dict[str, Any] = {}
-    for workers in (int(w) for w in args.workers.split(",")):
-        raw = run(workers, args.pipelines, args.alone)
-        alone, many = summary(raw["alone"]), summary(raw["many"])
-        results[f"workers={workers}"] = {
-            "alone": alone,
-            "many": many,
-            "many_wall_all_s": raw["many"]["wall_all_s"],
-        }
-        print(
-            f"\nK8SCO_WORKERS={workers}: {args.pipelines} pipelines of {STAGES * WIDTH} "
-            f"nodes together (all done in {raw['many']['wall_all_s']:.1f}s) vs one alone "
-            f"({args.alone} runs)"
-        )
-        print(f"{'':<22}{'alone':>12}{'together':>12}{'ratio':>10}")
-        for key in alone:
-            ratio = many[key] / alone[key] if alone[key] else float("nan")
-            print(f"{key:<22}{alone[key]:>12.1f}{many[key]:>12.1f}{ratio:>10.2f}")
-    print("\ngoal: scheduling latency (latency_p50/p99) together within 2x of alone")
+    raw: dict[str, Any] = {}
+    rows: list[tuple[str, float, float]] = []
+    for duration in (float(d) for d in args.durations.split(",")):
+        for workers in (int(w) for w in args.workers.split(",")):
+            for who, k8sco_dir in controllers:
+                label = f"{who} workers={workers} duration={duration:g}s"
+                alone_runs = args.alone if duration == 0 else args.alone_timed
+                found = run(workers, args.pipelines, alone_runs, duration, args.jitter, k8sco_dir)
+                alone, many = summary(found["alone"]), summary(found["many"])
+                results[label] = {
+                    "alone": alone,
+                    "many": many,
+                    "many_wall_all_s": found["many"]["wall_all_s"],
+                }
+                raw[label] = {"alone": found["alone"]["raw"], "many": found["many"]["raw"]}
+                spread = f" +-{args.jitter * 100:.0f}%" if duration > 0 else ""
+                print(
+                    f"\n{label}{spread}: {args.pipelines} pipelines of {STAGES * WIDTH} nodes "
+                    f"together (all done in {found['many']['wall_all_s']:.1f}s) vs one alone "
+                    f"({alone_runs} runs)",
+                    flush=True,
+                )
+                print(f"{'':<30}{'alone':>12}{'together':>12}{'ratio':>10}")
+                for key in alone:
+                    ratio = many[key] / alone[key] if alone[key] else float("nan")
+                    digits = 2 if key.endswith("_per_job") else 1
+                    print(
+                        f"{key:<30}{alone[key]:>12.{digits}f}{many[key]:>12.{digits}f}"
+                        f"{ratio:>10.2f}"
+                    )
+                rows.append(
+                    (
+                        label,
+                        many["latency_p50_ms"] / alone["latency_p50_ms"],
+                        many["latency_p99_ms"] / alone["latency_p99_ms"],
+                    )
+                )
+    print("\nscheduling latency together/alone (goal: within 2x)")
+    for label, p50, p99 in rows:
+        print(f"  {label:<44} p50 {p50:>6.2f}x  p99 {p99:>6.2f}x")
+    if args.dump is not None:
+        args.dump.write_text(json.dumps(raw))
     print(json.dumps(results))
 
 

@@ -34,8 +34,10 @@ if ! command -v dockerd >/dev/null 2>&1; then
   apt-get install -y -qq --no-install-recommends docker.io >&2
 fi
 
-if [ -S /var/run/docker.sock ] && ! pgrep -x dockerd >/dev/null 2>&1; then
-  rm -f /var/run/docker.sock  # left behind by a daemon that was killed
+if ! pgrep -x dockerd >/dev/null 2>&1; then
+  # Left behind by a daemon that was killed: dockerd refuses to start while its pid file is
+  # there ("pid file found, ensure docker is not running").
+  rm -f /var/run/docker.sock /var/run/docker.pid
 fi
 
 if ! pgrep -x dockerd >/dev/null 2>&1; then

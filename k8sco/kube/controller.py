@@ -31,8 +31,13 @@ patch carries the resourceVersion it was computed from, so a second leader for a
 Jobs whose pods have not started are looked at (pods list, events list), throttled, to say
 why; the RBAC this needs: pods list, events list and create, jobs get.
 
-Writes are batched per reconciliation and a Pipeline is reconciled at most once per
-``min_interval`` seconds, so a burst of Job events costs one status patch. On the cached
+Writes are batched per reconciliation. A burst of Job events costs one reconciliation:
+the work queue holds a Pipeline once however often it is added while it waits, and what
+arrives during a reconciliation is seen by the next one (the usual controller shape:
+kubernetes/sample-controller controller.go adds every event and rate-limits only failed
+syncs). ``min_interval`` (5 ms) only keeps a Pipeline whose Jobs end continuously from
+being reconciled back to back for each one; a longer pause was measured to cost latency
+(bench/controller.py, bench/many_pipelines.py) and saved no writes. On the cached
 path the status of a running Pipeline is written at most every ``status_interval`` seconds
 while all it has to say is nodes queued, running or done (what their Jobs show anyway):
 the Jobs those nodes unblock are created at once, one patch and one Event record many
@@ -258,7 +263,7 @@ class Controller:
         *,
         only: str | None = None,
         clock: Callable[[], float] = time.time,
-        min_interval: float = 0.05,
+        min_interval: float = 0.005,
         resync: float = 30.0,
         watch_timeout: int = 240,
         limits: Limits | None = None,
@@ -274,7 +279,7 @@ class Controller:
         data: DataConfig | None = None,
         lazy_on_cluster: bool | None = None,
         retention: Retention | None = None,
-        workers: int = 4,
+        workers: int = 16,
     ) -> None:
         self.cluster = cluster
         # co.Lazy expanded here (K8SCO_LAZY_CLUSTER=1) rather than refused (k8sco/lazy.py).
@@ -407,9 +412,10 @@ class Controller:
             if kind == "pipelines":
                 kept = {k: v for k, v in self.pipelines.items() if other(k)}
                 kept.update({_key(p): p for p in items})
-                for key in set(self.pipelines) - set(kept):
-                    self._forget(key)
+                gone = set(self.pipelines) - set(kept)
                 self.pipelines = kept
+                for key in gone:
+                    self._forget(key)
             else:
                 listed: dict[Key, dict[str, dict[str, Any]]] = {}
                 for job in map(jobcache.slim, items):
@@ -485,6 +491,11 @@ class Controller:
         self._failed.pop(key, None)
         self._timers.pop(key, None)
         self._invalid.pop(key, None)
+        # Its compiled tree too: kept by uid, so drop every uid no cached Pipeline has
+        # (call with ``self._cond`` held: self.pipelines is read).
+        uids = {_uid(p) for p in self.pipelines.values()}
+        with self._compiled_lock:
+            self._compiled = {k: v for k, v in self._compiled.items() if k[0] in uids}
 
     # --- reconciling ------------------------------------------------------------------------
 

@@ -3,7 +3,6 @@ started and stopped together."""
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import shutil
 import tempfile
@@ -32,7 +31,7 @@ from .routes import Api
 from .runners import ContainerRunner, ProcessRunner
 from .scheduling import format_capacity, parse_resources
 from .server import HttpServer
-from .store import Store
+from .store import Store, clone
 from .watch import Watch
 
 T = TypeVar("T")
@@ -296,12 +295,12 @@ class FakeCluster:
         """Stored objects of ``resource`` ("pods", "jobs.batch", "pipelines.k8sco.io")."""
         plural, _, group = resource.partition(".")
         rt = self.registry.rt((group, plural))
-        return [self.registry.present(rt, o) for o in self.store.objects(rt.key, namespace)]
+        return [clone(self.registry.present(rt, o)) for o in self.store.objects(rt.key, namespace)]
 
     def get(self, resource: str, name: str, namespace: str = "") -> dict[str, Any] | None:
         plural, _, group = resource.partition(".")
         obj = self.store.get((group, plural), namespace, name)
-        return copy.deepcopy(obj) if obj is not None else None
+        return clone(obj) if obj is not None else None
 
     def create(self, obj: dict[str, Any]) -> dict[str, Any]:
         """Create ``obj`` as an API client would (defaults, validation, admission)."""
@@ -313,7 +312,8 @@ class FakeCluster:
         namespace = (obj.get("metadata") or {}).get("namespace") or (
             "default" if rt.namespaced else ""
         )
-        return self.registry.create(rt, namespace, obj)
+        created: dict[str, Any] = clone(self.registry.create(rt, namespace, clone(obj)))
+        return created
 
     def wait_for(
         self, predicate: Callable[[], T], timeout: float = 5.0, interval: float = 0.02

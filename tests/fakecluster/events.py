@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-import copy
+import itertools
 import time
 from typing import Any
 
@@ -17,7 +17,8 @@ EVENTS = ("", "events")
 class EventRecorder:
     def __init__(self, registry: Registry) -> None:
         self.registry = registry
-        self._recent: dict[tuple[str, ...], tuple[str, str, float]] = {}  # key → (ns, name, when)
+        # key → (ns, name, when), oldest first: what may still be aggregated (see _remember).
+        self._recent: dict[tuple[str, ...], tuple[str, str, float]] = {}
 
     def record(
         self, obj: dict[str, Any], type_: str, reason: str, message: str, component: str
@@ -34,11 +35,10 @@ class EventRecorder:
             if seen is not None and now - seen[2] < 600:
                 current = self.registry.store.get(EVENTS, seen[0], seen[1])
                 if current is not None:
-                    new = copy.deepcopy(current)
-                    new["count"] = int(new.get("count", 1)) + 1
-                    new["lastTimestamp"] = stamp
+                    count = int(current.get("count", 1)) + 1
+                    new = {**current, "count": count, "lastTimestamp": stamp}
                     self.registry.update(rt, seen[0], seen[1], new, "", ctx)
-                    self._recent[key] = (seen[0], seen[1], now)
+                    self._remember(key, seen[0], seen[1], now)
                     return
             name = f"{meta['name']}.{time.time_ns():x}"
             event = {
@@ -68,4 +68,14 @@ class EventRecorder:
                 self.registry.create(rt, namespace, event, ctx)
             except ApiError:
                 return  # e.g. the namespace is going away; events are best effort
-            self._recent[key] = (namespace, name, now)
+            self._remember(key, namespace, name, now)
+
+    def _remember(self, key: tuple[str, ...], namespace: str, name: str, now: float) -> None:
+        """Keep ``key`` for aggregation, and forget the keys past the ten minutes (most are
+        never seen again: the messages name pods), so the table does not grow for ever."""
+        self._recent.pop(key, None)
+        self._recent[key] = (namespace, name, now)
+        for old in list(itertools.islice(self._recent, 16)):
+            if now - self._recent[old][2] < 600:
+                break
+            del self._recent[old]

@@ -8,7 +8,6 @@ goes; a deleted CRD takes its custom resources with it."""
 from __future__ import annotations
 
 import contextlib
-import copy
 from collections.abc import Callable, Hashable
 from typing import Any
 
@@ -17,7 +16,7 @@ from .kinds import CRDHooks
 from .loops import Loop
 from .registry import DeleteOptions, Registry, WriteContext
 from .resources import Key
-from .store import Event, owner_uids
+from .store import Event, clone, owner_uids
 
 NAMESPACES = ("", "namespaces")
 CRDS = ("apiextensions.k8s.io", "customresourcedefinitions")
@@ -95,7 +94,7 @@ class GarbageCollector:
             if not dep["metadata"].get("deletionTimestamp"):
                 self._delete(key, dep, "Background")
             return
-        new = copy.deepcopy(dep)
+        new = clone(dep)
         new["metadata"]["ownerReferences"] = alive
         self._write(key, new)
 
@@ -110,7 +109,7 @@ class GarbageCollector:
             return
         if "orphan" in finalizers:
             for dep_key, dep in self.store.dependents(uid):
-                new = copy.deepcopy(dep)
+                new = clone(dep)
                 refs = [
                     r for r in new["metadata"].get("ownerReferences") or [] if r.get("uid") != uid
                 ]
@@ -198,7 +197,7 @@ class GarbageCollector:
         found = self.store.by_uid(uid)
         if found is None:
             return
-        new = copy.deepcopy(found[1])
+        new = clone(found[1])
         new["metadata"]["finalizers"] = [
             f for f in new["metadata"].get("finalizers") or [] if f != finalizer
         ]

@@ -6,7 +6,6 @@ conditions (SuccessCriteriaMet → Complete, FailureTarget → Failed), events a
 from __future__ import annotations
 
 import contextlib
-import copy
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from .loops import Loop
 from .meta import condition, format_time, parse_time
 from .podspec import TERMINAL_PHASES
 from .registry import DeleteOptions, Registry, WriteContext
-from .store import Event
+from .store import Event, clone
 
 PODS = ("", "pods")
 JOBS = ("batch", "jobs")
@@ -110,17 +109,34 @@ class JobController:
         self.loop = Loop("fakecluster-job-controller", self._process, errors)
         # job uid → (failures since the last success, time of the last failure)
         self._backoff: dict[str, tuple[int, float]] = {}
+        # job uid → when its activeDeadlineSeconds runs out, as armed on the loop's timers:
+        # armed once, not again at every sync (a running Job syncs several times).
+        self._deadlines: dict[str, float] = {}
 
     def on_event(self, ev: Event) -> None:
         meta = ev.obj["metadata"]
         if ev.key == JOBS:
             self.loop.add(("job", meta["namespace"], meta["name"]))
+            if ev.type == "DELETED":
+                self._deadlines.pop(meta["uid"], None)
         elif ev.key == PODS:
             ref = controller_ref(ev.obj)
-            if TRACKING in (meta.get("finalizers") or []):
+            if ref is not None and ref.get("kind") != "Job":
+                ref = None
+            if TRACKING in (meta.get("finalizers") or []) and not self._owned(meta, ref):
+                # An orphan: its finalizer goes, as nobody will count it (the job
+                # controller's updatePod, pkg/controller/job/job_controller.go).
                 self.loop.add(("pod", meta["namespace"], meta["name"]))
-            elif ref is not None and ref.get("kind") == "Job":
+            elif ref is not None:
                 self.loop.add(("job", meta["namespace"], ref["name"]))
+
+    def _owned(self, meta: Obj, ref: Obj | None) -> bool:
+        """Whether the Job ``ref`` names exists (a read under the store's lock, in on_event:
+        the lookup the pod loop would make later, made at once)."""
+        if ref is None:
+            return False
+        job = self.store.get(JOBS, meta["namespace"], ref["name"])
+        return job is not None and job["metadata"]["uid"] == ref.get("uid")
 
     def _process(self, item: Any) -> None:
         kind, namespace, name = item
@@ -159,7 +175,7 @@ class JobController:
         if spec.get("managedBy") not in (None, JOB_CONTROLLER):
             return
         uid, now = meta["uid"], self.clock()
-        status = copy.deepcopy(job.get("status") or {})
+        status = clone(job.get("status") or {})  # the sync's working copy
         conds: list[Obj] = status.setdefault("conditions", [])
         pods = self._pods(uid)
         if _true(conds, "Complete") or _true(conds, "Failed"):
@@ -270,6 +286,7 @@ class JobController:
                     job, "Warning", final.get("reason", ""), final.get("message", ""), COMPONENT
                 )
             self._backoff.pop(uid, None)
+            self._deadlines.pop(uid, None)
             self._ttl(job, [final], now)
 
     def _pods(self, uid: str) -> list[Obj]:
@@ -344,10 +361,12 @@ class JobController:
         status.setdefault("startTime", format_time(now))
         deadline = spec.get("activeDeadlineSeconds")
         if deadline:
-            start = parse_time(status["startTime"]) or now
-            self.loop.add_after(
-                ("job", meta["namespace"], meta["name"]), start + deadline - now + 0.01
-            )
+            due = (parse_time(status["startTime"]) or now) + deadline
+            # Again close to the end, in case the timer fired early (the loop's clock is
+            # monotonic, startTime wall-clock).
+            if self._deadlines.get(meta["uid"]) != due or due - now < 1.0:
+                self._deadlines[meta["uid"]] = due
+                self.loop.add_after(("job", meta["namespace"], meta["name"]), due - now + 0.01)
         if _deleting(job):
             return
         parallelism, completions = spec.get("parallelism", 1), spec.get("completions")
@@ -380,7 +399,7 @@ class JobController:
 
     def _create_pod(self, job: Obj) -> bool:
         meta = job["metadata"]
-        template = copy.deepcopy(job["spec"].get("template") or {})
+        template = clone(job["spec"].get("template") or {})
         tmeta = template.get("metadata") or {}
         pod: Obj = {
             "apiVersion": "v1",
@@ -453,7 +472,7 @@ class JobController:
         current = self.store.get(PODS, meta["namespace"], meta["name"])
         if current is None or TRACKING not in (current["metadata"].get("finalizers") or []):
             return
-        new = copy.deepcopy(current)
+        new = {**current, "metadata": dict(current["metadata"])}
         finalizers = [f for f in new["metadata"]["finalizers"] if f != TRACKING]
         if finalizers:
             new["metadata"]["finalizers"] = finalizers
@@ -472,11 +491,10 @@ class JobController:
         current = self.store.get(JOBS, job["metadata"]["namespace"], job["metadata"]["name"])
         if current is None or current["metadata"]["uid"] != job["metadata"]["uid"]:
             return job
-        status = {k: copy.deepcopy(v) for k, v in status.items() if k != "conditions" or v}
+        status = {k: v for k, v in status.items() if k != "conditions" or v}
         if current.get("status") == status:
             return current
-        new = copy.deepcopy(current)
-        new["status"] = status
+        new = {**current, "status": clone(status)}  # the sync goes on changing its own
         meta = new["metadata"]
         return self.registry.update(
             self.registry.rt(JOBS),

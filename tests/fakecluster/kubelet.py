@@ -5,7 +5,6 @@ restarts per restartPolicy, and kills the processes of deleted pods (SIGTERM, gr
 
 from __future__ import annotations
 
-import copy
 import threading
 import time
 from dataclasses import dataclass, field
@@ -18,7 +17,7 @@ from .errors import ApiError
 from .events import EventRecorder
 from .images import ImageStore, default_pull_policy, pull_error
 from .logs import LogSource
-from .loops import Loop
+from .loops import Loop, Workers
 from .meta import format_time
 from .podspec import TERMINAL_PHASES
 from .podstatus import (
@@ -115,8 +114,13 @@ class Kubelet:
         self._unschedulable: set[tuple[str, str]] = set()
         self.loop = Loop("fakecluster-kubelet", self._sync, errors)
         self._runs: dict[str, PodRun] = {}  # by pod uid
+        self._uids: dict[tuple[str, str], set[str]] = {}  # (namespace, name) → uids in _runs
+        # The specs of the pods bound to this node that still run, by uid (kept by on_event,
+        # so that the scheduler need not scan every pod), and what they request.
+        self._bound: dict[str, dict[str, Any]] = {}
+        self._asks: dict[str, dict[str, Decimal]] = {}
         self._lock = threading.Lock()
-        self._waiters: list[threading.Thread] = []
+        self._waiters = Workers("fakecluster-wait", errors)
         # Containers with a memory limit, by process (session) id: see _watch_memory.
         self._limited: dict[int, tuple[Instance, int]] = {}
         self._oom_killer: threading.Thread | None = None
@@ -127,6 +131,12 @@ class Kubelet:
             meta = ev.obj["metadata"]
             self.loop.add((meta["namespace"], meta["name"]))
             phase = (ev.obj.get("status") or {}).get("phase")
+            spec = ev.obj.get("spec") or {}
+            bound = ev.type != "DELETED" and spec.get("nodeName") == self.node_name
+            if bound and phase not in TERMINAL_PHASES:
+                self._bound[meta["uid"]] = spec
+            else:
+                self._bound.pop(meta["uid"], None)
             if self._unschedulable and (ev.type == "DELETED" or phase in TERMINAL_PHASES):
                 # Resources were freed: the scheduler moves unschedulable pods back to its
                 # active queue on such events (pkg/scheduler/internal/queue).
@@ -161,8 +171,7 @@ class Kubelet:
         for instance in instances:
             if instance.handle:
                 instance.handle.kill()
-        for t in list(self._waiters):
-            t.join()
+        self._waiters.stop()
 
     # -- the sync loop --------------------------------------------------------------------
 
@@ -170,7 +179,7 @@ class Kubelet:
         namespace, name = item
         pod = self.store.get(PODS, namespace, name)
         with self._lock:
-            stale = [r for r in self._runs.values() if (r.namespace, r.name) == (namespace, name)]
+            stale = [self._runs[uid] for uid in self._uids.get(item, ())]
         for run in stale:
             if pod is None or run.uid != pod["metadata"]["uid"]:
                 self._forget(run)
@@ -209,8 +218,8 @@ class Kubelet:
         self._reconcile(pod, run)
 
     def _schedule(self, pod: dict[str, Any]) -> None:
-        new = copy.deepcopy(pod)
-        status = new.setdefault("status", {})
+        status = dict(pod.get("status") or {})
+        new = {**pod, "spec": dict(pod["spec"]), "status": status}
         key = (pod["metadata"]["namespace"], pod["metadata"]["name"])
         self._unschedulable.discard(key)
         short = self._insufficient(pod)
@@ -256,12 +265,15 @@ class Kubelet:
         """What the node lacks for ``pod`` beside the pods bound to it that still run."""
         if not self.capacity:
             return []
-        used = [
-            pod_requests(p.get("spec") or {})
-            for p in self.store.objects(PODS)
-            if (p.get("spec") or {}).get("nodeName") == self.node_name
-            and (p.get("status") or {}).get("phase") not in TERMINAL_PHASES
-        ]
+        with self.store.lock:
+            bound = dict(self._bound)
+        for uid in [u for u in self._asks if u not in bound]:
+            del self._asks[uid]
+        used = []
+        for uid, spec in bound.items():
+            if uid not in self._asks:
+                self._asks[uid] = pod_requests(spec)
+            used.append(self._asks[uid])
         return insufficient(self.capacity, used, pod_requests(pod.get("spec") or {}))
 
     def _start(self, pod: dict[str, Any]) -> None:
@@ -274,6 +286,7 @@ class Kubelet:
             run.containers[c["name"]] = ContainerRun(c["name"], c.get("image", ""))
         with self._lock:
             self._runs[run.uid] = run
+            self._uids.setdefault((run.namespace, run.name), set()).add(run.uid)
         for c in spec.get("containers") or []:
             self._launch(pod, run, c)
         self._write_status(pod, run)
@@ -369,12 +382,7 @@ class Kubelet:
             self.loop.add((run.namespace, run.name))
             return
         self.recorder.record(pod, "Normal", "Started", f"Started container {crun.name}", "kubelet")
-        waiter = threading.Thread(
-            target=self._wait, args=(run, instance), name=f"fakecluster-wait-{run.name}"
-        )
-        with self._lock:
-            self._waiters = [t for t in self._waiters if t.is_alive()] + [waiter]
-            waiter.start()
+        self._waiters.submit(self._wait, run, instance)
         limit = ((container.get("resources") or {}).get("limits") or {}).get("memory")
         pid = getattr(instance.handle, "pid", None)  # a LocalProcess (Docker limits its own)
         if limit is not None and isinstance(pid, int):
@@ -496,14 +504,20 @@ class Kubelet:
         self._signal(run, kill=True)
         with self._lock:
             self._runs.pop(run.uid, None)
+            uids = self._uids.get((run.namespace, run.name), set())
+            uids.discard(run.uid)
+            if not uids:
+                self._uids.pop((run.namespace, run.name), None)
 
     # -- status ---------------------------------------------------------------------------
 
     def _write_status(self, pod: dict[str, Any], run: PodRun, stopping: bool = False) -> None:
-        new = copy.deepcopy(pod)
-        new["status"] = pod_status(
-            pod, run, stopping or bool(pod["metadata"].get("deletionTimestamp"))
-        )
+        new = {
+            **pod,
+            "status": pod_status(
+                pod, run, stopping or bool(pod["metadata"].get("deletionTimestamp"))
+            ),
+        }
         if new["status"] != pod.get("status"):
             self._write(new)
 

@@ -1,5 +1,6 @@
 """A worker thread with a de-duplicating work queue and delayed re-queues, the shape of a
-Kubernetes controller's workqueue. The simulated controllers and the kubelet run on these."""
+Kubernetes controller's workqueue. The simulated controllers and the kubelet run on these.
+And a pool of reused threads for blocking calls."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import itertools
 import threading
 import time
 import traceback
+from collections import deque
 from collections.abc import Callable, Hashable
 
 
@@ -33,8 +35,10 @@ class Loop:
         if delay <= 0:
             return self.add(item)
         with self._cond:
-            heapq.heappush(self._timers, (time.monotonic() + delay, next(self._seq), item))
-            self._cond.notify()
+            entry = (time.monotonic() + delay, next(self._seq), item)
+            heapq.heappush(self._timers, entry)
+            if self._timers[0] is entry:  # else the thread wakes up earlier anyway
+                self._cond.notify()
         return None
 
     def start(self) -> None:
@@ -79,3 +83,52 @@ class Loop:
             finally:
                 with self._cond:
                     self._busy = False
+
+
+class Workers:
+    """Threads that run blocking calls (a kubelet waiting for its containers to exit), one
+    call per thread at a time; idle threads are reused, new ones started only when all are
+    busy. Starting a thread costs more than a whole instant container."""
+
+    def __init__(self, name: str, errors: list[str]) -> None:
+        self.name = name
+        self._errors = errors
+        self._cond = threading.Condition()
+        self._calls: deque[tuple[Callable[..., None], tuple[object, ...]]] = deque()
+        self._idle = 0
+        self._threads: list[threading.Thread] = []
+        self._stopping = False
+
+    def submit(self, fn: Callable[..., None], *args: object) -> None:
+        with self._cond:
+            self._calls.append((fn, args))
+            if self._idle >= len(self._calls):
+                self._cond.notify()
+                return
+            thread = threading.Thread(target=self._run, name=f"{self.name}-{len(self._threads)}")
+            self._threads.append(thread)
+            thread.start()
+
+    def stop(self) -> None:
+        """Wait for the calls under way (and queued) to return, then end the threads."""
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+            threads = list(self._threads)
+        for thread in threads:
+            thread.join()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._calls:
+                    if self._stopping:
+                        return
+                    self._idle += 1
+                    self._cond.wait()
+                    self._idle -= 1
+                fn, args = self._calls.popleft()
+            try:
+                fn(*args)
+            except Exception:
+                self._errors.append(f"{self.name}: {args!r}\n{traceback.format_exc()}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import functools
 import random
 import re
 import time
@@ -37,7 +38,14 @@ LABEL_VALUE_MSG = (
 
 def format_time(ts: float) -> str:
     """RFC 3339 with second precision, as metav1.Time serialises."""
-    return datetime.datetime.fromtimestamp(ts, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _format_second(int(ts // 1))
+
+
+@functools.lru_cache(maxsize=64)
+def _format_second(second: int) -> str:
+    # Every write stamps a time or two, mostly the current second: formatting is the cost.
+    stamp = datetime.datetime.fromtimestamp(second, datetime.timezone.utc)
+    return stamp.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def format_micro_time(ts: float) -> str:

@@ -3,8 +3,9 @@ and a simplified server-side apply. Pure functions over JSON-like values."""
 
 from __future__ import annotations
 
-import copy
 from typing import Any
+
+from .store import clone
 
 MERGE_PATCH = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
@@ -42,9 +43,11 @@ class PatchError(Exception):
 
 
 def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386. The result shares what the patch leaves alone with ``target`` (a stored
+    object, never changed in place): only the dicts along the patched paths are new."""
     if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
-    result = copy.deepcopy(target) if isinstance(target, dict) else {}
+        return clone(patch)
+    result = dict(target) if isinstance(target, dict) else {}
     for key, value in patch.items():
         if value is None:
             result.pop(key, None)
@@ -128,21 +131,21 @@ def _remove(doc: Any, parts: list[str], path: str) -> Any:
 def json_patch(doc: Any, operations: Any) -> Any:
     if not isinstance(operations, list):
         raise PatchError("json patch must be a list of operations", bad_request=True)
-    doc = copy.deepcopy(doc)
+    doc = clone(doc)
     for op in operations:
         if not isinstance(op, dict) or "op" not in op or "path" not in op:
             raise PatchError(f"invalid json patch operation: {op!r}", bad_request=True)
         kind, path = op["op"], op["path"]
         parts = _pointer(path)
         if kind == "add":
-            doc = _add(doc, parts, copy.deepcopy(op.get("value")), path)
+            doc = _add(doc, parts, clone(op.get("value")), path)
         elif kind == "remove":
             _remove(doc, parts, path)
         elif kind == "replace":
-            doc = _add(doc, parts, copy.deepcopy(op.get("value")), path, replace=True)
+            doc = _add(doc, parts, clone(op.get("value")), path, replace=True)
         elif kind in ("move", "copy"):
             source = _pointer(op.get("from", ""))
-            value = copy.deepcopy(_resolve(doc, source, op.get("from", "")))
+            value = clone(_resolve(doc, source, op.get("from", "")))
             if kind == "move":
                 _remove(doc, source, op.get("from", ""))
             doc = _add(doc, parts, value, path)
@@ -170,11 +173,11 @@ def strategic_merge_patch(target: Any, patch: Any, field: str = "") -> Any:
     if isinstance(patch, list):
         return _merge_list(target if isinstance(target, list) else [], patch, field)
     if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
+        return clone(patch)
     directive = patch.get("$patch")
     if directive == "replace":
-        return {k: copy.deepcopy(v) for k, v in patch.items() if k != "$patch"}
-    result = copy.deepcopy(target) if isinstance(target, dict) else {}
+        return {k: clone(v) for k, v in patch.items() if k != "$patch"}
+    result = clone(target) if isinstance(target, dict) else {}
     retain = patch.get("$retainKeys")
     for key, value in patch.items():
         if key in ("$patch", "$retainKeys") or key.startswith("$setElementOrder/"):
@@ -202,10 +205,10 @@ def _merge_list(target: list[Any], patch: list[Any], field: str) -> list[Any]:
     if field == "ports" and any(isinstance(p, dict) and "containerPort" in p for p in patch):
         key = "containerPort"
     if key is None or not all(isinstance(p, dict) for p in patch):
-        return [p for p in copy.deepcopy(patch) if not _is_directive(p)]
+        return [p for p in clone(patch) if not _is_directive(p)]
     if any(isinstance(p, dict) and p.get("$patch") == "replace" for p in patch):
-        return [copy.deepcopy(p) for p in patch if not _is_directive(p)]
-    result = copy.deepcopy(target)
+        return [clone(p) for p in patch if not _is_directive(p)]
+    result = clone(target)
     for item in patch:
         existing = next(
             (

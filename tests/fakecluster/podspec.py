@@ -3,7 +3,6 @@ and the eviction subresource."""
 
 from __future__ import annotations
 
-import copy
 from typing import TYPE_CHECKING, Any
 
 from . import errors
@@ -13,6 +12,7 @@ from .kinds import Hooks, Obj
 from .meta import condition, validate_label_name
 from .podsecurity import check_pod_security
 from .resources import ResourceType
+from .store import clone
 
 if TYPE_CHECKING:
     from .registry import Registry, WriteContext
@@ -144,7 +144,7 @@ class PodHooks(Hooks):
     ) -> list[FieldError]:
         if ctx.internal or sub == "status":
             return []
-        before, after = copy.deepcopy(old.get("spec") or {}), copy.deepcopy(new.get("spec") or {})
+        before, after = clone(old.get("spec") or {}), clone(new.get("spec") or {})
         for spec in (before, after):
             for c in (spec.get("containers") or []) + (spec.get("initContainers") or []):
                 c.pop("image", None)
@@ -188,7 +188,7 @@ def evict(reg: Registry, rt: ResourceType, namespace: str, name: str, body: Any)
         if pod is None:
             raise errors.not_found(rt, name)
         if (pod.get("status") or {}).get("phase") not in TERMINAL_PHASES:
-            new = copy.deepcopy(pod)
+            new = clone(pod)
             conds = [
                 c
                 for c in new.setdefault("status", {}).get("conditions", [])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -14,7 +13,7 @@ if TYPE_CHECKING:
 
 def pod_status(pod: dict[str, Any], run: PodRun, stopping: bool) -> dict[str, Any]:
     """The status a kubelet would report for ``run``."""
-    status = copy.deepcopy(pod.get("status") or {})
+    status = dict(pod.get("status") or {})  # only its keys are replaced below
     policy = pod["spec"].get("restartPolicy", "Always")
     statuses, states = [], []
     for container in pod["spec"].get("containers") or []:

@@ -14,7 +14,6 @@ object counts are evaluated; other keys (requests.cpu, …) are reported as used
 from __future__ import annotations
 
 import contextlib
-import copy
 from collections.abc import Hashable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -24,7 +23,7 @@ from .loops import Loop
 from .podspec import TERMINAL_PHASES
 from .resources import Key, ResourceType
 from .scheduling import parse_quantity
-from .store import Event
+from .store import Event, clone
 
 if TYPE_CHECKING:
     from .registry import Registry
@@ -57,12 +56,13 @@ def usage(reg: Registry, namespace: str, resource: str) -> int:
     key = _counted_key(resource)
     if key is None:
         return 0
-    objects = reg.store.objects(key, namespace)
     if key == ("", "pods"):
         return sum(
-            1 for p in objects if (p.get("status") or {}).get("phase") not in TERMINAL_PHASES
+            1
+            for p in reg.store.objects(key, namespace)
+            if (p.get("status") or {}).get("phase") not in TERMINAL_PHASES
         )
-    return len(objects)
+    return reg.store.count(key, namespace)
 
 
 def admit(reg: Registry, rt: ResourceType, obj: dict[str, Any]) -> None:
@@ -70,6 +70,8 @@ def admit(reg: Registry, rt: ResourceType, obj: dict[str, Any]) -> None:
     if not rt.namespaced or rt.key == QUOTAS:
         return
     namespace = obj["metadata"].get("namespace", "")
+    if not reg.store.count(QUOTAS, namespace):
+        return
     names = _names_for(rt)
     for quota in reg.store.objects(QUOTAS, namespace):
         hard = (quota.get("spec") or {}).get("hard") or {}
@@ -102,7 +104,9 @@ class QuotaController:
 
     def on_event(self, ev: Event) -> None:
         namespace = ev.obj["metadata"].get("namespace")
-        if namespace:
+        # Only namespaces with a quota have a status to keep (the quota's own events
+        # included: a new quota gets its first status, a changed one a new hard).
+        if namespace and (ev.key == QUOTAS or self.store.count(QUOTAS, namespace)):
             self.loop.add(namespace)
 
     def _process(self, item: Hashable) -> None:
@@ -114,7 +118,7 @@ class QuotaController:
                 status = {"hard": hard, "used": used}
                 if quota.get("status") == status:
                     continue
-                new = copy.deepcopy(quota)
+                new = clone(quota)
                 new["status"] = status
                 from .registry import WriteContext
 

@@ -24,7 +24,6 @@ let every authenticated user discover the API and review its own access. A denia
 from __future__ import annotations
 
 import contextlib
-import copy
 import secrets
 import threading
 from collections.abc import Hashable, Iterator, Sequence
@@ -36,7 +35,7 @@ from .errors import ApiError
 from .loops import Loop
 from .resources import ResourceType
 from .selectors import LabelSelector
-from .store import Store
+from .store import Store, clone
 
 RBAC = "rbac.authorization.k8s.io"
 CLUSTER_ROLES = (RBAC, "clusterroles")
@@ -209,7 +208,7 @@ class AggregationController:
                         rules += [r for r in other.get("rules") or [] if r not in rules]
                 if rules == (role.get("rules") or []):
                     continue
-                new = copy.deepcopy(role)
+                new = clone(role)
                 new["rules"] = rules
                 rt = self.registry.rt(CLUSTER_ROLES)
                 with contextlib.suppress(ApiError):

@@ -8,7 +8,6 @@ HTTP requests; the simulated controllers call it directly (``internal=True``).
 
 from __future__ import annotations
 
-import copy
 import json
 import random
 import time
@@ -22,8 +21,8 @@ from .errors import FieldError
 from .kinds import hooks_for
 from .meta import format_time, generate_name, validate_labels, validate_subdomain
 from .resources import Resources, ResourceType
-from .selectors import Filter
-from .store import Store
+from .selectors import Filter, Requirement
+from .store import Store, clone
 
 NAMESPACES = ("", "namespaces")
 _SYSTEM_META = ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds")
@@ -74,17 +73,28 @@ class Registry:
 
     def select(self, flt: Filter) -> tuple[list[dict[str, Any]], str]:
         with self.store.lock:
-            ns = flt.namespace if flt.rt.namespaced else None
-            items = [
-                self.present(flt.rt, o)
-                for o in self.store.objects(flt.rt.key, ns)
-                if flt.matches(o)
-            ]
+            items = [self.present(flt.rt, o) for o in self.candidates(flt) if flt.matches(o)]
             return items, self.store.format_rv(self.store.rv)
 
+    def candidates(self, flt: Filter) -> list[dict[str, Any]]:
+        """The stored objects, in list order, that may match ``flt``: those with the label
+        value a selector requires (the store's label index), else all of the resource."""
+        ns = flt.namespace if flt.rt.namespaced else None
+        best: tuple[int, Requirement] | None = None
+        for req in flt.labels.requirements:
+            if req.op in ("=", "in"):
+                count = self.store.count_labeled(flt.rt.key, req.key, req.values)
+                if best is None or count < best[0]:
+                    best = (count, req)
+        if best is None:
+            return self.store.objects(flt.rt.key, ns)
+        return self.store.labeled(flt.rt.key, ns, best[1].key, best[1].values)
+
     def present(self, rt: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
-        """A copy of a stored object as seen through ``rt``'s version."""
-        out = copy.deepcopy(obj)
+        """A stored object as seen through ``rt``'s version: a shallow copy, whose top-level
+        keys the caller may set or drop, but whose values are the stored object's, never to
+        be changed in place (use :func:`~store.clone` for a deep copy)."""
+        out = dict(obj)
         if rt.is_custom:
             out["apiVersion"] = rt.group_version
         return out
@@ -118,7 +128,9 @@ class Registry:
                     "",
                     [FieldError.required("metadata.name", "name or generateName is required")],
                 )
-            meta["uid"] = str(uuid.uuid4())
+            # From the registry's generator, not uuid4(): no system call (which would give up
+            # the GIL) per object, and repeatable with a seed.
+            meta["uid"] = str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
             meta["creationTimestamp"] = format_time(self.clock())
             if rt.tracks_generation:
                 meta["generation"] = 1
@@ -207,7 +219,7 @@ class Registry:
             raise errors.conflict(rt, name)
         hooks = hooks_for(rt)
         if subresource == "status":
-            merged = copy.deepcopy(old)
+            merged = dict(old)
             if "status" in new:
                 merged["status"] = new["status"]
             else:
@@ -215,17 +227,20 @@ class Registry:
             new = merged
         elif rt.has_status and not ctx.internal:
             if "status" in old:
-                new["status"] = copy.deepcopy(old["status"])
+                new["status"] = old["status"]
             else:
                 new.pop("status", None)
-        meta, old_meta = new["metadata"], old["metadata"]
+        # Stored objects are never changed in place: ``new`` may share the old metadata
+        # (the status write above, or a controller's shallow copy), so it gets its own.
+        meta = new["metadata"] = dict(new["metadata"])
+        old_meta = old["metadata"]
         for key in (*_SYSTEM_META, "generation", "namespace"):
             if key in old_meta:
                 meta[key] = old_meta[key]
             else:
                 meta.pop(key, None)
         meta["name"] = name
-        meta["managedFields"] = copy.deepcopy(old_meta.get("managedFields", []))
+        meta["managedFields"] = old_meta.get("managedFields", [])  # _manage builds a new list
         errs: list[FieldError] = []
         if old_meta.get("deletionTimestamp"):
             added = set(meta.get("finalizers") or []) - set(old_meta.get("finalizers") or [])
@@ -238,7 +253,7 @@ class Registry:
                     )
                 )
         hooks.prepare_update(self, rt, new, old, subresource, ctx)
-        errs += self._validate_meta(rt, new) + hooks.validate_update(
+        errs += self._validate_meta(rt, new, old) + hooks.validate_update(
             self, rt, new, old, subresource, ctx
         )
         if errs:
@@ -364,7 +379,7 @@ class Registry:
                     'values: "Foreground", "Background", "Orphan"'
                 )
             grace = hooks.grace_period(old, options.grace_period_seconds)
-            new = copy.deepcopy(old)
+            new = clone(old)
             nmeta = new["metadata"]
             finalizers = list(nmeta.get("finalizers") or [])
             if policy == "Orphan" and "orphan" not in finalizers:
@@ -425,14 +440,14 @@ class Registry:
         with self.store.lock:
             obj = self.store.get(rt.key, namespace, name)
             if obj is not None:
-                self._remove(rt, copy.deepcopy(obj))
+                self._remove(rt, clone(obj))
 
     # -- helpers ------------------------------------------------------------------------
 
     def _decode(self, rt: ResourceType, body: Any) -> dict[str, Any]:
         if not isinstance(body, dict):
             raise errors.bad_request("the request body must be a JSON object")
-        obj = copy.deepcopy(body)
+        obj = body  # the caller's to give: a decoded request body, or a controller's copy
         self._check_type(rt, obj)
         if not isinstance(obj.get("metadata"), dict):
             obj["metadata"] = {}
@@ -457,26 +472,33 @@ class Registry:
             )
         obj["apiVersion"], obj["kind"] = api_version, kind
 
-    def _validate_meta(self, rt: ResourceType, obj: dict[str, Any]) -> list[FieldError]:
+    def _validate_meta(
+        self, rt: ResourceType, obj: dict[str, Any], old: dict[str, Any] | None = None
+    ) -> list[FieldError]:
+        """Name, labels and annotations. On an update (``old``) only what changed: the name
+        is the stored one, and labels or annotations still the stored dict were checked when
+        they were written."""
         meta = obj["metadata"]
+        old_meta = old["metadata"] if old is not None else {}
+        errs = self._validate_name(rt, meta["name"]) if old is None else []
+        if old is None or meta.get("labels") is not old_meta.get("labels"):
+            errs += validate_labels("metadata.labels", meta.get("labels"))
+        if old is None or meta.get("annotations") is not old_meta.get("annotations"):
+            for key, value in (meta.get("annotations") or {}).items():
+                if not isinstance(value, str):
+                    errs.append(
+                        FieldError.invalid(f"metadata.annotations.{key}", value, "must be a string")
+                    )
+        return errs
+
+    @staticmethod
+    def _validate_name(rt: ResourceType, name: str) -> list[FieldError]:
         if rt.group == "rbac.authorization.k8s.io":
             # pkg/apis/rbac/validation: ValidateRBACName is path.IsValidPathSegmentName.
-            name = meta["name"]
-            bad = name in (".", "..") or "/" in name or "%" in name
-            errs = (
-                [FieldError.invalid("metadata.name", name, "may not contain '/' or '%'")]
-                if bad
-                else []
-            )
-        else:
-            errs = validate_subdomain("metadata.name", meta["name"])
-        errs += validate_labels("metadata.labels", meta.get("labels"))
-        for key, value in (meta.get("annotations") or {}).items():
-            if not isinstance(value, str):
-                errs.append(
-                    FieldError.invalid(f"metadata.annotations.{key}", value, "must be a string")
-                )
-        return errs
+            if name in (".", "..") or "/" in name or "%" in name:
+                return [FieldError.invalid("metadata.name", name, "may not contain '/' or '%'")]
+            return []
+        return validate_subdomain("metadata.name", name)
 
     def _manage(self, obj: dict[str, Any], ctx: WriteContext, subresource: str = "") -> None:
         operation = ctx.operation

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from . import crds, meta, patching, tables
 from .errors import ApiError
 from .resources import BUILTINS
 from .selectors import FieldSelector, LabelSelector
+from .store import Store
 
 PODS = next(rt for rt in BUILTINS if rt.plural == "pods")
 
@@ -179,3 +182,47 @@ def test_job_printer_cells() -> None:
     }
     cells = tables.job_cells(job, meta.parse_time("2024-01-01T00:01:00Z") or 0)
     assert cells[:5] == ["j", "Suspended", "1/1 of 3", "60s", "60s"]
+
+
+# -- the store's indexes: what they answer is what a scan would ------------------------------
+
+
+def _cm(name: str, namespace: str, labels: dict[str, str]) -> dict[str, Any]:
+    return {"metadata": {"name": name, "namespace": namespace, "labels": labels}}
+
+
+def test_store_label_index_follows_relabels_and_removals() -> None:
+    key = ("", "configmaps")
+    store = Store()
+    store.put(key, _cm("a", "ns1", {"app": "x", "tier": "1"}))
+    store.put(key, _cm("b", "ns1", {"app": "y"}))
+    store.put(key, _cm("c", "ns2", {"app": "x"}))
+
+    def names(objs: list[dict[str, Any]]) -> list[str]:
+        return [o["metadata"]["name"] for o in objs]
+
+    assert names(store.labeled(key, None, "app", ["x"])) == ["a", "c"]
+    assert names(store.labeled(key, "ns1", "app", ["x", "y"])) == ["a", "b"]
+    store.put(key, _cm("a", "ns1", {"app": "y"}))  # relabelled: a new object, a new dict
+    assert names(store.labeled(key, None, "app", ["x"])) == ["c"]
+    assert names(store.labeled(key, None, "tier", ["1"])) == []
+    store.remove(key, _cm("c", "ns2", {}))
+    assert names(store.labeled(key, None, "app", ["x"])) == []
+    assert names(store.labeled(key, None, "app", ["y"])) == ["a", "b"]
+    assert store.count(key, "ns1") == 2 and store.count(key, "ns2") == 0
+
+
+def test_store_next_events_of_one_resource_catch_up_past_the_others() -> None:
+    pods, events = ("", "pods"), ("", "events")
+    store = Store(history_window=3)
+    start = store.rv
+    for i in range(10):  # more events of another resource than the history keeps
+        store.put(events, _cm(f"e{i}", "ns", {}))
+    rv, got = store.next_events(pods, start + 9, timeout=0)
+    assert (rv, got) == (store.rv, [])
+    store.put(pods, _cm("p", "ns", {}))
+    rv, got = store.next_events(pods, rv, timeout=0)
+    assert rv == store.rv and [e.key for e in got] == [pods]
+    with pytest.raises(ApiError) as exc:  # a watch from a forgotten version: 410 Expired
+        store.next_events(pods, start, timeout=0)
+    assert exc.value.code == 410

@@ -15,6 +15,7 @@ from . import errors
 from .errors import ApiError
 from .faults import Faults
 from .registry import Registry
+from .resources import ResourceType
 from .selectors import Filter
 from .store import Event, Store
 from .tables import to_table
@@ -61,6 +62,10 @@ class Watch:
         self.faults = faults
         self.closing = closing
         self.bookmark_interval = bookmark_interval
+        # Recent event lines by (rv, type, version): every watch of a resource sends the
+        # same line for an event, so it is encoded once.
+        self._lines: dict[tuple[int, str, str], bytes] = {}
+        self._lines_lock = threading.Lock()
 
     def start(self, req: WatchRequest) -> tuple[int, list[dict[str, Any]]]:
         """Pick the starting point: (rv to follow from, initial objects). Raises ApiError 400
@@ -68,8 +73,7 @@ class Watch:
         rv = req.resource_version
         with self.store.lock:
             if req.send_initial_events or rv in (None, "", "0"):
-                key, ns = req.flt.rt.key, req.flt.namespace if req.flt.rt.namespaced else None
-                initial = [o for o in self.store.objects(key, ns) if req.flt.matches(o)]
+                initial = [o for o in self.registry.candidates(req.flt) if req.flt.matches(o)]
                 return self.store.rv, initial
         try:
             return self.store.parse_rv(str(rv)), []
@@ -89,11 +93,12 @@ class Watch:
         sent = 0
         deadline = time.monotonic() + req.timeout
 
-        def emit(kind: str, obj: dict[str, Any]) -> None:
+        def emit(kind: str, obj: dict[str, Any], line: bytes | None = None) -> None:
             nonlocal sent
             if req.table and kind != "BOOKMARK" and kind != "ERROR":
                 obj = to_table(rt, [obj], include_object=req.include_object, with_columns=sent == 0)
-            send(_line(kind, obj))
+                line = None
+            send(line or _line(kind, obj))
             sent += 1
             mode = self.faults.drop_watch(rt.plural, sent)
             if mode == "reset":
@@ -131,7 +136,7 @@ class Watch:
         self,
         req: WatchRequest,
         rv: int,
-        emit: Callable[[str, dict[str, Any]], None],
+        emit: Callable[[str, dict[str, Any], bytes | None], None],
         bookmark: Callable[[int], None],
         deadline: float,
     ) -> None:
@@ -146,13 +151,24 @@ class Watch:
                 bookmark(rv)
                 next_bookmark = now + self.bookmark_interval
             wait = min(deadline, next_bookmark if req.bookmarks else deadline, now + 1.0) - now
-            for event in self.store.next_events(rv, max(wait, 0.0)):
-                rv = event.rv
-                if event.key != rt.key:
-                    continue
+            rv, events = self.store.next_events(rt.key, rv, max(wait, 0.0))
+            for event in events:
                 kind = self._kind(req.flt, event)
                 if kind is not None:
-                    emit(kind, self.registry.present(rt, event.obj))
+                    obj = self.registry.present(rt, event.obj)
+                    emit(kind, obj, None if req.table else self._line(rt, kind, event, obj))
+
+    def _line(self, rt: ResourceType, kind: str, event: Event, obj: dict[str, Any]) -> bytes:
+        key = (event.rv, kind, rt.group_version)
+        with self._lines_lock:
+            line = self._lines.get(key)
+        if line is None:
+            line = _line(kind, obj)
+            with self._lines_lock:
+                self._lines[key] = line
+                if len(self._lines) > 1024:
+                    del self._lines[next(iter(self._lines))]
+        return line
 
     @staticmethod
     def _kind(flt: Filter, event: Event) -> str | None:

@@ -547,8 +547,18 @@ def test_forgetting_a_deleted_pipeline_drops_everything_kept_for_it() -> None:
     w.api.put(JOBS, foreign_job("/a"))
     w.sync()
     assert KEY in w.ctl._problems
+    assert w.ctl._compiled  # its tree, compiled once per generation
     w.ctl._apply_event("pipelines", "DELETED", w.pipeline)
     assert KEY not in w.ctl._problems and KEY not in w.ctl._timers
+    assert not w.ctl._compiled
+
+
+def test_a_pipeline_gone_from_a_relist_is_forgotten_with_its_compiled_tree() -> None:
+    w = World(one())
+    w.sync()
+    assert w.ctl._compiled
+    w.ctl._replace("pipelines", "default", [])  # deleted while the watch was down
+    assert KEY not in w.ctl.pipelines and not w.ctl._compiled
 
 
 def test_limits_come_from_the_environment() -> None:

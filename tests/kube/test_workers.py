@@ -148,8 +148,8 @@ def test_many_pipelines_on_many_workers_each_by_one_at_a_time(
 @pytest.mark.parametrize(
     ("env", "expected"),
     [
-        ({}, 4),
-        ({"K8SCO_WORKERS": ""}, 4),
+        ({}, 16),
+        ({"K8SCO_WORKERS": ""}, 16),
         ({"K8SCO_WORKERS": " 1 "}, 1),
         ({"K8SCO_WORKERS": "64"}, 64),
     ],
