@@ -2,12 +2,13 @@
 
 A Job as the API returns it is ~13 KB of Python objects, most of it the pod template and
 ``managedFields``, which no decision reads: at 100,000 nodes that would be more than a
-gigabyte. client-go's informers have a transform for this reason
-(staging/src/k8s.io/client-go/tools/cache/shared_informer.go, ``SetTransform``: "to strip
-unused fields such as managedFields before they are stored"). What is kept:
+gigabyte. client-go's informers offer a transform for this, applied to each object before
+it is stored (staging/src/k8s.io/client-go/tools/cache/shared_informer.go,
+``SetTransform``); controllers use it to drop managedFields and what else they never read
+(Karmada's ``StripUnusedFields`` is one). What is kept:
 
-- ``metadata`` but ``managedFields``, with only k8sco's own labels (the API adds
-  ``batch.kubernetes.io/job-name`` and ``controller-uid``, pkg/registry/batch/job/strategy.go);
+- ``metadata`` but ``managedFields``, with only k8sco's own labels (the ones it selects
+  and reads; labels others add are never read);
 - the whole ``status`` (conditions, counts, times: what decisions read);
 - no ``spec``: decisions never read a cached Job's spec (a Job is created from the tree).
 
