@@ -43,32 +43,11 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
 from fakecluster import FakeCluster  # noqa: E402
-from fakecluster.runners import ContainerLaunch  # noqa: E402
+from fakecluster.runners import InstantRunner  # noqa: E402
 
 from k8sco.kube.client import Cluster  # noqa: E402
 from k8sco.render.constants import ANNOTATION_PATH  # noqa: E402
 from k8sco.render.limits import MAX_NODES  # noqa: E402
-
-
-class Instant:
-    """A container that has already exited 0."""
-
-    container_id = "instant://0"
-
-    def wait(self) -> int:
-        return 0
-
-    def terminate(self) -> None:
-        pass
-
-    def kill(self) -> None:
-        pass
-
-
-class InstantRunner:
-    def start(self, launch: ContainerLaunch) -> Instant:
-        return Instant()
-
 
 TREE = """
 import k8sco as co

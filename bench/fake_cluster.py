@@ -48,6 +48,7 @@ import sys
 sys.path.insert(0, sys.argv[1] + "/tests")
 from fakecluster import FakeCluster
 
+# Written out, not imported: the baseline tree's fake may predate fakecluster.InstantRunner.
 class Instant:
     container_id = "instant://0"
     def wait(self): return 0

@@ -208,32 +208,20 @@ class FakeWorld:
 
         sys.path.insert(0, str(HERE.parent / "tests"))
         from fakecluster import FakeCluster
-        from fakecluster.runners import ContainerLaunch
+        from fakecluster.runners import ContainerLaunch, Exited
 
         from k8sco import lazy
         from k8sco.kube.client import Cluster
 
         line = self.line
 
-        class Instant:
-            container_id = "instant://0"
-
-            def wait(self) -> int:
-                return 0
-
-            def terminate(self) -> None:
-                pass
-
-            def kill(self) -> None:
-                pass
-
         class InstantRunner:
             """Containers that exit 0 at once; a Generate container prints its tree first."""
 
-            def start(self, launch: ContainerLaunch) -> Instant:
+            def start(self, launch: ContainerLaunch) -> Exited:
                 if launch.env.get(lazy.ENV_FLAG) == "1":
                     launch.log_path.write_bytes(line)
-                return Instant()
+                return Exited(0)
 
         self.fake = FakeCluster(runner=InstantRunner(), bookmark_interval=5.0).__enter__()
         self.tmp = tempfile.TemporaryDirectory()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from fakecluster import FakeCluster
-from fakecluster.runners import ContainerLaunch
+from fakecluster.runners import InstantRunner
 
 import k8sco as co
 from k8sco.errors import UsageError
@@ -21,26 +21,6 @@ from k8sco.kube.process import workers
 from k8sco.reconcile import Reconciliation
 from k8sco.render.crd import crd
 from k8sco.render.pipeline import render_pipeline
-
-
-class Instant:
-    """A container that has already exited 0."""
-
-    container_id = "instant://0"
-
-    def wait(self) -> int:
-        return 0
-
-    def terminate(self) -> None:
-        pass
-
-    def kill(self) -> None:
-        pass
-
-
-class InstantRunner:
-    def start(self, launch: ContainerLaunch) -> Instant:
-        return Instant()
 
 
 @pytest.fixture

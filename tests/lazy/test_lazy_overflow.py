@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 from fakecluster import FakeCluster
-from fakecluster.runners import ContainerLaunch
+from fakecluster.runners import ContainerLaunch, Exited
 
 import k8sco as co
 from k8sco import lazy as co_lazy
@@ -64,22 +64,6 @@ def commands(tree: co.Node) -> list[str]:
     return [str(node.command) for node in tree.stream() if isinstance(node, co.Exec)]
 
 
-class Instant:
-    container_id = "instant://0"
-
-    def __init__(self, code: int) -> None:
-        self.code = code
-
-    def wait(self) -> int:
-        return self.code
-
-    def terminate(self) -> None:
-        pass
-
-    def kill(self) -> None:
-        pass
-
-
 class Runner:
     """Containers that exit at once. The n-th Generate container prints ``trees[n]`` (the
     last one after that); every other container is counted by its command, and one whose
@@ -91,16 +75,16 @@ class Runner:
         self.launched: Counter[str] = Counter()
         self.lock = threading.Lock()
 
-    def start(self, launch: ContainerLaunch) -> Instant:
+    def start(self, launch: ContainerLaunch) -> Exited:
         with self.lock:
             if launch.env.get(co_lazy.ENV_FLAG) == "1":
                 launch.log_path.write_bytes(self.lines[min(self.generates, len(self.lines) - 1)])
                 self.generates += 1
-                return Instant(0)
+                return Exited(0)
             command = launch.argv[-1]
             self.launched[command] += 1
             first = self.launched[command] == 1
-            return Instant(1 if first and command.endswith("fail-once") else 0)
+            return Exited(1 if first and command.endswith("fail-once") else 0)
 
 
 class Sizes:
