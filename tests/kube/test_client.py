@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 from collections.abc import Iterator
@@ -27,29 +28,44 @@ class SilentServer:
         self.sock.listen(5)
         self.port = self.sock.getsockname()[1]
         self.conns: list[socket.socket] = []
-        self.done = threading.Event()
-        threading.Thread(target=self._serve, daemon=True).start()
+        self.lock = threading.Lock()
+        self.closed = False
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
 
     def _serve(self) -> None:
-        while not self.done.is_set():
+        while True:
             try:
                 conn, _ = self.sock.accept()
             except OSError:
                 return
-            self.conns.append(conn)
-            conn.recv(65536)
-            head = (
-                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                b"Transfer-Encoding: chunked\r\n\r\n"
-            )
-            chunk = b"%x\r\n%s\r\n" % (len(self.body), self.body) if self.body else b""
-            conn.sendall(head + chunk)
+            # A client that reconnects while close() runs must not leave a connection
+            # nobody closes (an unclosed socket warns in whichever test runs next).
+            with self.lock:
+                if self.closed:
+                    conn.close()
+                    return
+                self.conns.append(conn)
+            try:
+                conn.recv(65536)
+                head = (
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                    b"Transfer-Encoding: chunked\r\n\r\n"
+                )
+                chunk = b"%x\r\n%s\r\n" % (len(self.body), self.body) if self.body else b""
+                conn.sendall(head + chunk)
+            except OSError:
+                pass  # closed by close(), or by the client
 
     def close(self) -> None:
-        self.done.set()
-        self.sock.close()
-        for conn in self.conns:
-            conn.close()
+        with self.lock:
+            self.closed = True
+            with contextlib.suppress(OSError):
+                self.sock.shutdown(socket.SHUT_RDWR)  # wakes the accept() (Linux)
+            self.sock.close()
+            for conn in self.conns:
+                conn.close()
+        self.thread.join(timeout=5)
 
 
 @pytest.fixture
