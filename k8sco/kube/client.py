@@ -37,6 +37,10 @@ ACCEPT_METADATA = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
 # batch/v1 Jobs orphan their pods when a DELETE names no policy (k8s-jobs.md §3), so every
 # delete k8sco sends names one.
 BACKGROUND = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"}
+# Kept-alive connections to the API server, at least. The client's default is 5 per CPU;
+# the controller's workers, its concurrent Job creates and its watches need more at once,
+# and urllib3 closes each connection past the pool after one request (a new TLS handshake).
+POOL_SIZE = 64
 
 
 class Cluster:
@@ -71,6 +75,9 @@ class Cluster:
         except (ConfigException, OSError, TypeError) as exc:
             where = kubeconfig or "~/.kube/config (or $KUBECONFIG)"
             raise ClusterError(f"cannot load the kubeconfig {where}: {exc}") from None
+        configuration.connection_pool_maxsize = max(
+            configuration.connection_pool_maxsize or 0, POOL_SIZE
+        )
         self.host = configuration.host
         self.namespace = namespace or default_ns
         self.api = k8s_client.ApiClient(configuration)

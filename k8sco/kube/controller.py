@@ -54,6 +54,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
@@ -136,6 +137,10 @@ PROBE_SHARE = 0.1
 # Seconds a Pipeline's Jobs reuse the key names of its namespace's k8sco Secret: a key set
 # while it runs reaches the Jobs created from then on, this much later at most.
 SECRET_KEYS_TTL = 5.0
+# Job creates one reconciliation has in flight at most (Controller._create's slow start),
+# and the threads that send them, shared by every worker of the process.
+CREATE_BATCH = 32
+CREATE_THREADS = 16
 
 # Environment variables that set the controller's bounds (seconds); see Limits.
 ENV_FOREIGN_TIMEOUT = "K8SCO_FOREIGN_JOB_TIMEOUT"
@@ -165,6 +170,19 @@ class Api(Protocol):
     ) -> Iterator[dict[str, Any]]: ...
 
     def ns_path(self, group_path: str, plural: str, namespace: str | None = None) -> str: ...
+
+
+_POSTERS: ThreadPoolExecutor | None = None
+_POSTERS_LOCK = threading.Lock()
+
+
+def _posters() -> ThreadPoolExecutor:
+    """The process's threads for concurrent Job creates, started on first use."""
+    global _POSTERS
+    with _POSTERS_LOCK:
+        if _POSTERS is None:
+            _POSTERS = ThreadPoolExecutor(CREATE_THREADS, thread_name_prefix="k8sco-create")
+        return _POSTERS
 
 
 def limits_from_env(environ: Mapping[str, str] | None = None) -> Limits:
@@ -1028,7 +1046,15 @@ class Controller:
     ) -> dict[str, Problem | None]:
         """Create the Jobs of ``paths``; what became of each one that had or has a problem
         (None: created, or found to be this Pipeline's). ``attempts``: the records of
-        nodes on a later attempt (co.callback retries), whose Job is that attempt's."""
+        nodes on a later attempt (co.callback retries), whose Job is that attempt's.
+
+        The POSTs go in slow-start batches, as Kubernetes' own controllers create pods
+        (pkg/controller/replicaset/replica_set.go and pkg/controller/job/job_controller.go,
+        slowStartBatch from controller.SlowStartInitialBatchSize = 1): one alone, then 2, 4,
+        ... at once (at most :data:`CREATE_BATCH` in flight). After a batch with a transient
+        refusal (429, 5xx) the rest are not sent into the same wall; a refusal of one Job
+        (422, 403) stops nothing. One after another, a stage of 50 Jobs waited 50 round
+        trips for its last Job."""
         meta = pipeline["metadata"]
         ns, uid = meta["namespace"], meta.get("uid")
         key = _key(pipeline)
@@ -1039,61 +1065,106 @@ class Controller:
             secret_keys = self._secret_keys(key, str(uid or ""), ns, now) if paths else ()
         except ClusterError as exc:
             halted = exc  # a Job made without them would run with the wrong environment
+        # requires_docker=True: only where K8SCO_ALLOW_DOCKER allows (render/podspec.py).
+        docker = docker_allowed(os.environ.get(ALLOW_DOCKER_ENV), ns)
+        bodies: list[tuple[str, dict[str, Any]]] = []
         for path in paths:
-            prior = problems.get(path)
-            # requires_docker=True: only where K8SCO_ALLOW_DOCKER allows (render/podspec.py).
-            docker = docker_allowed(os.environ.get(ALLOW_DOCKER_ENV), ns)
             body = job_for(pipeline, compiled.root, path, secret_keys, allow_docker=docker)
             if self.data is not None and uid:
                 body = decorate_job(body, self.data, ns, uid)
             if attempts and path in attempts:  # its own name, maybe twice the memory
                 body = cbs.attempt_job(body, meta["name"], attempts[path])
-            name = body["metadata"]["name"]
-            if halted is not None:
-                out[path] = create_failed(halted.status, str(halted), name, prior, now)
-                continue
+            bodies.append((path, body))
+        jobs_path = self.cluster.ns_path(JOBS, "jobs", ns)
+        done, size = 0, 1
+        while done < len(bodies) and halted is None:
+            batch = bodies[done : done + size]
+            done += len(batch)
+            answers = self._post_all(jobs_path, [body for _, body in batch])
+            for (path, body), answer in zip(batch, answers, strict=True):
+                refusal = self._created(pipeline, key, path, body, answer, problems, now, out)
+                if refusal is not None:
+                    halted = refusal
+            size = min(2 * size, CREATE_BATCH)
+        if halted is not None:
+            for path, body in bodies[done:]:
+                name = body["metadata"]["name"]
+                out[path] = create_failed(halted.status, str(halted), name, problems.get(path), now)
+        return out
+
+    def _post_all(
+        self, jobs_path: str, bodies: list[dict[str, Any]]
+    ) -> list[dict[str, Any] | ClusterError]:
+        """POST each body (at once when there are several): the created Job, or the error."""
+
+        def post(body: dict[str, Any]) -> dict[str, Any] | ClusterError:
             try:
                 # No retries inside the request: a busy API server must not stall every
                 # other Pipeline; the node retries with its own backoff (reconcile.problems).
-                created = self.cluster.request(
-                    "POST", self.cluster.ns_path(JOBS, "jobs", ns), body=body, retry=False
+                created: dict[str, Any] = self.cluster.request(
+                    "POST", jobs_path, body=body, retry=False
                 )
-                self.stats.add("jobs_created")
-                self._cache_job(key, path, created)
-                # Its pods are looked at probe_after seconds from now (our clock).
-                self._probes.setdefault(key, {})[path] = _Probe(_uid(created) or "", first=now)
+                return created
+            except ClusterError as exc:
+                return exc
+
+        if len(bodies) == 1:
+            return [post(bodies[0])]
+        return list(_posters().map(post, bodies))
+
+    def _created(
+        self,
+        pipeline: Mapping[str, Any],
+        key: Key,
+        path: str,
+        body: Mapping[str, Any],
+        answer: dict[str, Any] | ClusterError,
+        problems: Mapping[str, Problem],
+        now: float,
+        out: dict[str, Problem | None],
+    ) -> ClusterError | None:
+        """Record what one POST of ``_create`` came to in ``out``; the error when it was a
+        transient refusal (the remaining creates are not sent)."""
+        meta = pipeline["metadata"]
+        ns, uid = meta["namespace"], meta.get("uid")
+        name = body["metadata"]["name"]
+        prior = problems.get(path)
+        if isinstance(answer, Conflict):
+            found = self._read_job(ns, name)
+            if found is None:
+                out[path] = None  # gone meanwhile: try again at once
+                self._wake(key, now)
+            elif owns(found, uid):
+                # Created by an earlier life of this controller (or another leader).
+                self._cache_job(key, path, found)
                 if prior is not None:
                     out[path] = None
-            except Conflict:
-                found = self._read_job(ns, name)
-                if found is None:
-                    out[path] = None  # gone meanwhile: try again at once
-                    self._wake(key, now)
-                elif owns(found, uid):
-                    # Created by an earlier life of this controller (or another leader).
-                    self._cache_job(key, path, found)
-                    if prior is not None:
-                        out[path] = None
-                else:
-                    foreign = not_owned(found, prior, now)
-                    out[path] = foreign
-                    log.warning("%s/%s %s: %s", ns, meta["name"], path, foreign.message)
-            except ClusterError as exc:
-                problem = create_failed(exc.status, str(exc), name, prior, now)
-                out[path] = problem
-                log.warning(
-                    "%s/%s %s: creating job %s failed (%s, HTTP %s): %s",
-                    ns,
-                    meta["name"],
-                    path,
-                    name,
-                    problem.kind,
-                    exc.status,
-                    exc,
-                )
-                if problem.kind is Trouble.TRANSIENT:
-                    halted = exc
-        return out
+            else:
+                foreign = not_owned(found, prior, now)
+                out[path] = foreign
+                log.warning("%s/%s %s: %s", ns, meta["name"], path, foreign.message)
+            return None
+        if isinstance(answer, ClusterError):
+            problem = create_failed(answer.status, str(answer), name, prior, now)
+            out[path] = problem
+            log.warning(
+                "%s/%s %s: creating job %s failed (%s, HTTP %s): %s",
+                ns,
+                meta["name"],
+                path,
+                name,
+                problem.kind,
+                answer.status,
+                answer,
+            )
+            return answer if problem.kind is Trouble.TRANSIENT else None
+        self.stats.add("jobs_created")
+        self._cache_job(key, path, answer)
+        # Its pods are looked at probe_after seconds from now (our clock).
+        self._probes.setdefault(key, {})[path] = _Probe(_uid(answer) or "", first=now)
+        if prior is not None:
+            out[path] = None
+        return None
 
     def _secret_keys(self, key: Key, uid: str, ns: str, now: float) -> tuple[str, ...]:
         """The key names of the namespace's k8sco Secret, read for a Pipeline's first Jobs

@@ -1,4 +1,6 @@
-"""An in-memory API for the controller's unit tests: objects by URL, no HTTP, no threads.
+"""An in-memory API for the controller's unit tests: objects by URL, no HTTP. Requests may
+come from several threads (the controller sends a batch of Job creates at once): each is
+answered whole, one at a time, as one API server would.
 
 It answers the few requests the controller makes (create, get, list, merge-patch status
 with an optional resourceVersion precondition, delete) the way the API server does, with
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
@@ -43,6 +46,7 @@ class FakeApi:
         self.calls: list[tuple[str, str]] = []
         self.failures: list[tuple[str, str, ClusterError, int]] = []
         self._rvs = itertools.count(1)
+        self._lock = threading.RLock()
 
     # --- what tests use --------------------------------------------------------------
 
@@ -93,6 +97,10 @@ class FakeApi:
         raw: bool = False,
         accept: str = "application/json",
     ) -> Any:
+        with self._lock:
+            return self._answer(method, path, query, body)
+
+    def _answer(self, method: str, path: str, query: Mapping[str, Any] | None, body: Any) -> Any:
         self.calls.append((method, path))
         for i, (m, part, error, times) in enumerate(self.failures):
             if m == method and part in path:

@@ -6,6 +6,8 @@ import contextlib
 import socket
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -180,3 +182,66 @@ def test_a_body_that_stops_coming_is_a_cluster_error(silent: tuple[SilentServer,
     _, cluster = silent
     with pytest.raises(ClusterUnreachable, match="cannot reach the Kubernetes API"):
         cluster.request("GET", "/apis/coordination.k8s.io/v1/leases", timeout=0.5, retry=False)
+
+
+class Counting(ThreadingHTTPServer):
+    """Answers ``{}`` once ``together`` requests are in, and counts the connections."""
+
+    daemon_threads = True
+
+    def __init__(self, together: int) -> None:
+        server = self
+        self.accepted = 0
+        self.gate = threading.Barrier(together, timeout=10)
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as the API server
+
+            def do_GET(self) -> None:
+                server.gate.wait()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"{}")
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        self.accepted += 1
+        return super().get_request()
+
+
+def test_concurrent_requests_keep_their_connections_for_the_next_ones(tmp_path: Path) -> None:
+    """The controller's workers and Job creates send many requests at once: each keeps its
+    connection (the client's default pool, 5 per CPU, closed those past it after one use)."""
+    together = 24
+    server = Counting(together)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {"name": "c", "cluster": {"server": f"http://127.0.0.1:{server.server_port}"}}
+        ],
+        "users": [{"name": "u", "user": {}}],
+        "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
+        "current-context": "c",
+    }
+    (tmp_path / "kubeconfig").write_text(yaml.safe_dump(config))
+    cluster = Cluster(str(tmp_path / "kubeconfig"))
+    try:
+        with ThreadPoolExecutor(together) as pool:
+            for _ in range(2):
+                answers = list(
+                    pool.map(lambda _: cluster.request("GET", "/api/v1"), range(together))
+                )
+                assert answers == [{}] * together
+        assert server.accepted == together
+    finally:
+        cluster.close()
+        server.shutdown()
+        server.server_close()

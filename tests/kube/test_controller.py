@@ -1,9 +1,12 @@
 """The controller's logic against an in-memory API and a fake clock: ownership, refused
-creates, pods that cannot start, guarded status writes, Events (no threads, no HTTP)."""
+creates, pods that cannot start, guarded status writes, Events (no HTTP)."""
 
 from __future__ import annotations
 
+import itertools
+import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -36,11 +39,13 @@ class Clock:
 
 
 class World:
-    def __init__(self, root: co.Node, **options: Any) -> None:
+    def __init__(
+        self, root: co.Node, api: Callable[[Clock], FakeApi] = FakeApi, **options: Any
+    ) -> None:
         self.root = root
         self.graph = Graph.from_tree(root)
         self.clock = Clock()
-        self.api = FakeApi(self.clock)
+        self.api = api(self.clock)
         obj = render_pipeline(root, "demo", "default", image="img:1")
         obj["metadata"]["generation"] = 1
         self.api.put(PIPES, obj)
@@ -260,6 +265,52 @@ def test_a_refused_create_does_not_stop_the_other_nodes_or_later_reconciliations
     assert w.node("/n0").state is State.ERROR
     assert w.node("/n1") == NodeState(State.QUEUED)
     assert w.api.count("POST", JOBS) == 2
+
+
+class Batches(FakeApi):
+    """Job creates meet at one barrier per expected batch: a batch whose POSTs were sent
+    one after another never gets past its barrier (BrokenBarrierError after 10 s)."""
+
+    def __init__(self, clock: Clock, sizes: list[int], refuse: int | None = None) -> None:
+        super().__init__(clock)
+        self.batch_of = [i for i, n in enumerate(sizes) for _ in range(n)]
+        self.barriers = [threading.Barrier(n, timeout=10) for n in sizes]
+        self.refuse = refuse  # the index of the POST answered 429
+        self.posts = itertools.count()
+        self.count_lock = threading.Lock()
+
+    def request(self, method: str, path: str, **kw: Any) -> Any:
+        if method == "POST" and path == JOBS:
+            with self.count_lock:
+                i = next(self.posts)
+            self.barriers[self.batch_of[i]].wait()
+            if i == self.refuse:
+                self.calls.append((method, path))
+                raise api_error(429, "too many requests")
+        return super().request(method, path, **kw)
+
+
+def test_a_stage_is_created_one_job_first_then_in_doubling_batches_at_once() -> None:
+    """The slow start of Kubernetes' own controllers: 1, then 2, 4, ... POSTs in flight."""
+    w = World(wide(8), api=lambda clock: Batches(clock, [1, 2, 4, 1]))
+    w.sync()
+    assert w.api.count("POST", JOBS) == 8
+    for i in range(8):
+        assert w.job(f"/n{i}")["metadata"]["annotations"]["k8sco.io/path"] == f"/n{i}"
+
+
+def test_a_transient_refusal_in_a_batch_stops_the_batches_after_it() -> None:
+    w = World(wide(8), api=lambda clock: Batches(clock, [1, 2, 4, 1], refuse=2))
+    w.sync()
+    assert w.api.count("POST", JOBS) == 3  # the whole batch went; nothing after it
+    paths = [f"/n{i}" for i in range(8)]
+    created = [p for p in paths if f"{JOBS}/{job_name('demo', p)}" in w.api.objects]
+    assert len(created) == 2
+    for i in range(8):
+        rec = w.node(f"/n{i}")
+        assert rec.state is State.QUEUED
+        if f"/n{i}" not in created:
+            assert rec.reason == "waiting: too many requests"
 
 
 # --- 3. Job conditions, pods that cannot start ------------------------------------------------
