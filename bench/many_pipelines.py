@@ -56,7 +56,13 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "bench"))
 
-from controller import InstantRunner, cpu_seconds, percentile, start_controller  # noqa: E402
+from controller import (  # noqa: E402
+    InstantRunner,
+    cpu_seconds,
+    go_like_gc,
+    percentile,
+    start_controller,
+)
 from fakecluster import FakeCluster  # noqa: E402
 from fakecluster.faults import WRITE_VERBS  # noqa: E402
 from fakecluster.runners import ContainerLaunch  # noqa: E402
@@ -238,6 +244,7 @@ def run(
 ) -> dict[str, dict[str, Any]]:
     runner = SleepRunner(duration, jitter) if duration > 0 else InstantRunner()
     with (
+        go_like_gc(),  # the fake cluster stands for Go programs (bench/controller.py)
         # A node as big as a CI cluster: 1,000 Jobs at once are never Unschedulable.
         FakeCluster(
             runner=runner,

@@ -327,7 +327,7 @@ def pod(name: str, image: str, script: str, **spec: Any) -> dict[str, Any]:
 
 def pod_log(fake: FakeCluster, name: str) -> str:
     """The pod's log as the kubelet wrote it (also before it starts and after it is gone)."""
-    return "".join(p.read_text() for p in fake.log_dir.glob(f"default_{name}_*/main.*.log"))
+    return "".join(p.read_text() for p in fake.log_dir.glob(f"default_{name}_*_main.*.log"))
 
 
 def phase(fake: FakeCluster, name: str) -> str | None:

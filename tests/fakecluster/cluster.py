@@ -93,6 +93,7 @@ class FakeCluster:
         self.closing = threading.Event()
         self._own_log_dir = cfg.log_dir is None
         self.log_dir = Path(cfg.log_dir or tempfile.mkdtemp(prefix="fakecluster-logs-"))
+        self.log_dir.mkdir(parents=True, exist_ok=True)
         recorder = EventRecorder(self.registry)
         self.job_controller = JobController(
             self.registry,

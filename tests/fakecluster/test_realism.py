@@ -4,8 +4,10 @@ period, unschedulable pods, RBAC, opaque resourceVersions and silent watch conne
 
 from __future__ import annotations
 
+import errno
 import http.client
 import json
+import select
 import socket
 import sys
 import time
@@ -640,3 +642,31 @@ def test_a_silent_watch_sends_nothing_but_stays_open(fake_cluster: FakeCluster) 
         response.readline()  # neither the event nor a bookmark comes
     assert fake_cluster.faults.silenced_watches == 1
     conn.close()
+
+
+def test_a_burst_of_connections_is_taken_without_a_syn_retry() -> None:
+    """kube-apiserver's listen backlog is the kernel's somaxconn, not socketserver's 5: 64
+    clients connecting at once all complete the handshake before the server accepts one
+    (past the backlog, Linux drops the SYN and the client retries a second later)."""
+    from .server import HttpServer
+
+    server = HttpServer(app=None)  # type: ignore[arg-type]  # never started: accepts nothing
+    host, port = server.address
+    clients = [socket.socket() for _ in range(64)]
+    try:
+        for sock in clients:
+            sock.setblocking(False)
+            assert sock.connect_ex((host, port)) in (0, errno.EINPROGRESS)
+        connected: set[socket.socket] = set()
+        deadline = time.monotonic() + 5.0  # a bound on a hang, not a measure: loopback
+        while len(connected) < len(clients) and time.monotonic() < deadline:
+            pending = [s for s in clients if s not in connected]
+            _, writable, _ = select.select([], pending, [], deadline - time.monotonic())
+            for sock in writable:
+                assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0
+                connected.add(sock)
+        assert len(connected) == len(clients)
+    finally:
+        for sock in clients:
+            sock.close()
+        server._server.server_close()
