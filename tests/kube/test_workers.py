@@ -16,7 +16,7 @@ import k8sco as co
 from k8sco.errors import UsageError
 from k8sco.kube import pipelines
 from k8sco.kube.client import Cluster
-from k8sco.kube.controller import Controller, Key
+from k8sco.kube.controller import Controller, Key, resync_due
 from k8sco.kube.process import workers
 from k8sco.reconcile import Reconciliation
 from k8sco.render.crd import crd
@@ -144,3 +144,12 @@ def test_the_number_of_workers_comes_from_the_environment(
 def test_a_bad_number_of_workers_names_the_variable(value: str) -> None:
     with pytest.raises(UsageError, match=r"K8SCO_WORKERS=.* is not a number of workers from 1"):
         workers({"K8SCO_WORKERS": value})
+
+
+def test_a_resync_queues_only_the_pipelines_nothing_reconciled_for_a_period() -> None:
+    """A busy Pipeline is reconciled by its own events; the resync is for the quiet ones
+    (a lost event), so 200 busy Pipelines are not queued at once ahead of real news."""
+    busy, quiet, new = ("ns", "busy"), ("ns", "quiet"), ("ns", "new")
+    last = {busy: 95.0, quiet: 60.0}
+    assert resync_due([busy, quiet, new], last, now=100.0, period=30.0) == [quiet, new]
+    assert resync_due([busy, quiet, new], last, now=125.0, period=30.0) == [busy, quiet, new]
