@@ -12,7 +12,8 @@ the ratio this/baseline:
   ratio of the largest size's to the smallest's (target <= 1.5 from 1,000 to 100,000);
 - scheduling latency: from a Job's completion (its first ``SuccessCriteriaMet`` or
   ``Complete`` condition, seen on a watch) to the creation of the Job it unblocked (see
-  :func:`causal_latencies`), p50 and p99 (targets 50 ms and 500 ms);
+  :func:`causal_latencies`), p50 and p99 (targets 50 ms and 500 ms), and the median of
+  the 1st, 16th, 32nd and 50th Job of a stage's burst of 50 (:func:`burst_latencies`);
 - the controller's peak RSS (target <= 1 GB at 100,000 nodes).
 
 The baseline (``--baseline REF``, default 9be52dd: the controller before the real-cluster
@@ -270,6 +271,7 @@ def run(nodes: int, k8sco_dir: Path | None = None) -> dict[str, Any]:
         client.close()
         phase = obj["status"]["phase"]
     latencies = causal_latencies(seen["created"], seen["completed"], seen["path"])
+    burst = burst_latencies(seen["created"], seen["completed"], seen["path"])
     jobs = stage_count * 100
     return {
         "nodes": jobs,
@@ -283,6 +285,7 @@ def run(nodes: int, k8sco_dir: Path | None = None) -> dict[str, Any]:
         "latency_p50_ms": percentile(latencies, 0.50) * 1000,
         "latency_p99_ms": percentile(latencies, 0.99) * 1000,
         "peak_rss_mb": peak / 1024,
+        **{f"burst_{k}th_p50_ms": burst[k] * 1000 for k in BURST_PLACES},
     }
 
 
@@ -312,6 +315,30 @@ def causal_latencies(
             out.extend(t - max(before[1]) for t in creates[:50])
         out.extend(t - freed for t, freed in zip(creates[50:], completes, strict=False))
     return out
+
+
+BURST_PLACES = (1, 16, 32, 50)
+
+
+def burst_latencies(
+    created: Mapping[str, float], completed: Mapping[str, float], paths: Mapping[str, str]
+) -> dict[int, float]:
+    """The median latency of the k-th Job created of a stage's first 50 (k in
+    :data:`BURST_PLACES`), all unblocked by the previous stage's last completion: how fast a
+    burst of creates goes through, controller and API server together."""
+    stages: dict[int, list[str]] = {}
+    for name, path in paths.items():
+        stages.setdefault(int(path.split("/")[1].removeprefix("stage")), []).append(name)
+    by_place: dict[int, list[float]] = {k: [] for k in BURST_PLACES}
+    for stage, names in stages.items():
+        before = [completed[n] for n in stages.get(stage - 1, ()) if n in completed]
+        if not before:
+            continue
+        creates = sorted(created[n] for n in names)
+        for k in BURST_PLACES:
+            if k <= len(creates):
+                by_place[k].append(creates[k - 1] - max(before))
+    return {k: percentile(v, 0.5) for k, v in by_place.items()}
 
 
 def baseline_tree(ref: str, into: Path) -> Path:
