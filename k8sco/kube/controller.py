@@ -1075,12 +1075,11 @@ class Controller:
             if attempts and path in attempts:  # its own name, maybe twice the memory
                 body = cbs.attempt_job(body, meta["name"], attempts[path])
             bodies.append((path, body))
-        jobs_path = self.cluster.ns_path(JOBS, "jobs", ns)
         done, size = 0, 1
         while done < len(bodies) and halted is None:
             batch = bodies[done : done + size]
             done += len(batch)
-            answers = self._post_all(jobs_path, [body for _, body in batch])
+            answers = self._post_all(ns, [body for _, body in batch])
             for (path, body), answer in zip(batch, answers, strict=True):
                 refusal = self._created(pipeline, key, path, body, answer, problems, now, out)
                 if refusal is not None:
@@ -1093,7 +1092,7 @@ class Controller:
         return out
 
     def _post_all(
-        self, jobs_path: str, bodies: list[dict[str, Any]]
+        self, ns: str, bodies: list[dict[str, Any]]
     ) -> list[dict[str, Any] | ClusterError]:
         """POST each body (at once when there are several): the created Job, or the error."""
 
@@ -1102,7 +1101,7 @@ class Controller:
                 # No retries inside the request: a busy API server must not stall every
                 # other Pipeline; the node retries with its own backoff (reconcile.problems).
                 created: dict[str, Any] = self.cluster.request(
-                    "POST", jobs_path, body=body, retry=False
+                    "POST", self.cluster.ns_path(JOBS, "jobs", ns), body=body, retry=False
                 )
                 return created
             except ClusterError as exc:
@@ -1570,22 +1569,32 @@ class Controller:
             at = self._timers.get(key)
             if at is not None and at <= self.clock():
                 del self._timers[key]
-        wait = self._due(key)
-        if wait > 0:
-            # At most one reconciliation per min_interval: what arrives meanwhile is seen
-            # by the next one, and this worker takes another Pipeline.
-            self.queue.add_after(key, wait)
-            return
         try:
-            self.sync(key)
-        except Exception as exc:  # one pipeline's trouble must not stop the others
-            self.stats.add("errors")
-            if isinstance(exc, ClusterError):
-                log.warning("reconciling %s/%s failed (%s); will retry", *key, exc)
-            else:
-                log.exception("reconciling %s/%s failed; will retry", *key)
-            self.queue.add_after(key, 0.2)  # not at once: the same failure again
-        self._last_sync[key] = self.clock()
+            wait = self._due(key)
+            if wait > 0:
+                # At most one reconciliation per min_interval: what arrives meanwhile is
+                # seen by the next one, and this worker takes another Pipeline.
+                self.queue.add_after(key, wait)
+                return
+            try:
+                self.sync(key)
+            except Exception as exc:  # one pipeline's trouble must not stop the others
+                self.stats.add("errors")
+                if isinstance(exc, ClusterError):
+                    log.warning("reconciling %s/%s failed (%s); will retry", *key, exc)
+                else:
+                    log.exception("reconciling %s/%s failed; will retry", *key)
+                self.queue.add_after(key, 0.2)  # not at once: the same failure again
+            self._last_sync[key] = self.clock()
+        finally:
+            # The queue keeps one time per key, the earliest (as client-go's delaying
+            # queue): the wake-up that just brought this key, or the min_interval one above,
+            # replaced a later one still in _timers, which must be armed again. It was lost
+            # until the next resync (up to 30 s late: a retention deletion, a probe).
+            with self._cond:
+                pending = self._timers.get(key)
+            if pending is not None:
+                self.queue.add_at(key, pending)
 
     def _all_finished(self) -> bool:
         with self._cond:

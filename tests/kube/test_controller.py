@@ -15,6 +15,7 @@ import k8sco as co
 from k8sco.engine import Graph, NodeState, State
 from k8sco.errors import K8scoError
 from k8sco.kube.controller import Controller, Stats, limits_from_env
+from k8sco.kube.workqueue import WorkQueue
 from k8sco.reconcile.problems import Limits
 from k8sco.render.names import job_name
 from k8sco.render.pipeline import recorded_states, render_pipeline
@@ -311,6 +312,28 @@ def test_a_transient_refusal_in_a_batch_stops_the_batches_after_it() -> None:
         assert rec.state is State.QUEUED
         if f"/n{i}" not in created:
             assert rec.reason == "waiting: too many requests"
+
+
+def test_a_wake_up_displaced_by_the_min_interval_is_armed_again() -> None:
+    """The work queue keeps one time per key, the earliest (as client-go's): a turn held
+    back by min_interval replaced a later wake-up (a retention deletion, a pod probe),
+    which was then lost until the next resync, 30 s later."""
+    w = World(one(), min_interval=1.0)
+    w.sync()
+    w.ctl.sync = lambda key: None  # type: ignore[method-assign]  # the turns, not the work
+    ctl, due = w.ctl, T0 + 10
+    ctl.queue, ctl._timers = WorkQueue(clock=w.clock), {}  # only the wake-up armed below
+    ctl._last_sync[KEY] = w.clock.now  # just reconciled
+    ctl._wake(KEY, due)
+    ctl.queue.add(KEY)  # an event
+    assert ctl.queue.get(timeout=1) == KEY
+    ctl._turn(KEY, None)  # too soon: put off by min_interval, to T0 + 1
+    ctl.queue.done(KEY)
+    w.clock.now += 1.0
+    assert ctl.queue.get(timeout=1) == KEY
+    ctl._turn(KEY, None)
+    ctl.queue.done(KEY)
+    assert ctl.queue.delayed(KEY) == due
 
 
 # --- 3. Job conditions, pods that cannot start ------------------------------------------------
