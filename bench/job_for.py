@@ -14,33 +14,29 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from typing import Any
 
-import k8sco as co
-from k8sco.render.limits import MAX_NODES
+from controller import TREE, stages  # the tree bench/controller.py runs
+
 from k8sco.render.pipeline import decode_tree, job_for, render_pipeline
 
-
-def tree(stages: int) -> co.Serial:
-    with co.Serial() as root:
-        for i in range(stages):
-            with co.Parallel(name=f"stage{i}", max_concurrent=50):
-                for j in range(100):
-                    co.Exec("true", name=f"n{j}")
-    return root
+_tree: dict[str, Any] = {}
+exec(TREE, _tree)  # defines tree(stages), as bench/controller.py's subprocess does
+tree = _tree["tree"]
 
 
 def per_job_ms(nodes: int, samples: int = 1000) -> tuple[int, float]:
-    stages = max(1, min(nodes // 100, (MAX_NODES - 1) // 101))
+    count = stages(nodes)
     # As the controller has it: the Pipeline read back from the API, its tree decoded once.
-    pipeline = json.loads(json.dumps(render_pipeline(tree(stages), "bench", "default", "img:1")))
+    pipeline = json.loads(json.dumps(render_pipeline(tree(count), "bench", "default", "img:1")))
     pipeline["metadata"]["uid"] = "0f6d1c9e-1111-2222-3333-444455556666"
     root = decode_tree(pipeline["spec"])
-    step = max(1, stages * 100 // samples)
-    paths = [f"/stage{k // 100}/n{k % 100}" for k in range(0, stages * 100, step)][:samples]
+    step = max(1, count * 100 // samples)
+    paths = [f"/stage{k // 100}/n{k % 100}" for k in range(0, count * 100, step)][:samples]
     start = time.process_time()
     for path in paths:
         job_for(pipeline, root, path, ("API_TOKEN", "PASSWORD"))
-    return stages * 100, (time.process_time() - start) * 1000 / len(paths)
+    return count * 100, (time.process_time() - start) * 1000 / len(paths)
 
 
 def main() -> None:

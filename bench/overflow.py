@@ -38,7 +38,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
 from fakecluster import FakeCluster  # noqa: E402
-from fakecluster.runners import ContainerLaunch  # noqa: E402
+from fakecluster.runners import ContainerLaunch, Exited  # noqa: E402
 
 import k8sco as co  # noqa: E402
 from k8sco.cli.cluster import apply_tree  # noqa: E402
@@ -49,24 +49,11 @@ from k8sco.render.constants import PLURAL  # noqa: E402
 from k8sco.render.crd import crd  # noqa: E402
 
 
-class Failed:
-    """A container that has already exited 1."""
-
-    container_id = "instant://1"
-
-    def wait(self) -> int:
-        return 1
-
-    def terminate(self) -> None:
-        pass
-
-    def kill(self) -> None:
-        pass
-
-
 class FailingRunner:
-    def start(self, launch: ContainerLaunch) -> Failed:
-        return Failed()
+    """Every container exits 1 the moment it starts."""
+
+    def start(self, launch: ContainerLaunch) -> Exited:
+        return Exited(1)
 
 
 def size(obj: Any) -> int:
