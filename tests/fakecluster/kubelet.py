@@ -111,7 +111,7 @@ class Kubelet:
         self.restart_delay = restart_delay
         self.images = images or ImageStore()
         self.capacity = capacity if capacity is not None else {}
-        self._unschedulable: set[tuple[str, str]] = set()
+        self._unschedulable: set[tuple[str, str]] = set()  # under store.lock
         self.loop = Loop("fakecluster-kubelet", self._sync, errors)
         self._runs: dict[str, PodRun] = {}  # by pod uid
         self._uids: dict[tuple[str, str], set[str]] = {}  # (namespace, name) → uids in _runs
@@ -222,10 +222,14 @@ class Kubelet:
         status = dict(pod.get("status") or {})
         new = {**pod, "spec": dict(pod["spec"]), "status": status}
         key = (pod["metadata"]["namespace"], pod["metadata"]["name"])
-        self._unschedulable.discard(key)
+        # The set is read by on_event, which runs under the store's lock on the writer's
+        # thread: it is changed under that lock too.
+        with self.store.lock:
+            self._unschedulable.discard(key)
         short = self._insufficient(pod)
         if short and not new["spec"].get("schedulingGates"):
-            self._unschedulable.add(key)
+            with self.store.lock:
+                self._unschedulable.add(key)
             message = unschedulable_message(short)
             cond = pod_condition("PodScheduled", "False", "Unschedulable", message)
             if conditions_by_type(status).get("PodScheduled", {}).get("message") != message:
