@@ -57,6 +57,7 @@ sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "bench"))
 
 from controller import (  # noqa: E402
+    JOB_SYNC_BATCH_PERIOD,
     InstantRunner,
     cpu_seconds,
     go_like_gc,
@@ -250,6 +251,7 @@ def run(
             runner=runner,
             bookmark_interval=5.0,
             node_capacity={"cpu": "100000", "memory": "1000Ti", "pods": "100000"},
+            job_sync_batch_period=JOB_SYNC_BATCH_PERIOD,
         ) as fake,
         tempfile.TemporaryDirectory() as tmp,
     ):

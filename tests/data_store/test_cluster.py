@@ -240,11 +240,13 @@ def test_a_rerun_archives_the_failed_jobs_log_before_deleting_it(
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> None:
-    """No archive workers: only the controller's own archive-before-delete can have saved
-    the first run's log, deleted by the rerun."""
+    """No archive workers and no log followers: only the controller's own
+    archive-before-delete can have saved the first run's log, deleted by the rerun."""
     cluster, client, _ = fake
     for k, v in s3_env.items():
         monkeypatch.setenv(k, v)
+    # A follower would stream the second run's log into chunks of its own (kube/archive.py)
+    monkeypatch.setenv("K8SCO_LOG_FOLLOW", "0")
     config = DataConfig.from_env({"K8SCO_DATA_STORE": f"s3://{bucket}/k8sco"})
     assert config is not None
     mark = tmp_path / "ran-once"

@@ -51,6 +51,9 @@ class ClusterConfig:
     node_name: str = "fakenode"
     pod_backoff_base: float = 0.1  # Job pod re-creation back-off (the real one: 10 s)
     pod_backoff_max: float = 6.0  # its cap (the real one: 600 s)
+    # How long the Job controller lets a Job's pod events and status updates gather before
+    # it syncs the Job (the real syncJobBatchPeriod: 1 s).
+    job_sync_batch_period: float = 0.05
     # Cap on pod termination grace periods; None: no cap (the pod's own, 30 s by default).
     max_grace_seconds: float | None = 3.0
     restart_delay: float = 0.1  # first container restart back-off (OnFailure / Always)
@@ -99,7 +102,9 @@ class FakeCluster:
             self.registry,
             recorder,
             self.errors,
-            JobControllerConfig(cfg.pod_backoff_base, cfg.pod_backoff_max),
+            JobControllerConfig(
+                cfg.pod_backoff_base, cfg.pod_backoff_max, cfg.job_sync_batch_period
+            ),
         )
         self.gc = GarbageCollector(self.registry, self.errors, cfg.gc_delay)
         self.quota = QuotaController(self.registry, self.errors)

@@ -34,6 +34,7 @@ Obj = dict[str, Any]
 class JobControllerConfig:
     backoff_base: float = 0.1  # seconds; the real controller uses 10 s
     backoff_max: float = 6.0  # seconds; the real controller uses 600 s
+    sync_batch_period: float = 0.05  # seconds; the real controller uses 1 s
 
 
 def controller_ref(obj: Obj) -> dict[str, Any] | None:
@@ -114,9 +115,20 @@ class JobController:
         self._deadlines: dict[str, float] = {}
 
     def on_event(self, ev: Event) -> None:
+        """Queue what the event concerns, as the real controller's event handlers do
+        (pkg/controller/job/job_controller.go): a Job's creation, deletion or spec change
+        (a new generation) is synced at once (enqueueSyncJobImmediately); its status
+        updates and its pods' events wait syncJobBatchPeriod (enqueueSyncJobBatched), so
+        that a burst of them makes one sync. A pod that finished is counted that much
+        later, and the Job's SuccessCriteriaMet comes after it."""
         meta = ev.obj["metadata"]
         if ev.key == JOBS:
-            self.loop.add(("job", meta["namespace"], meta["name"]))
+            item = ("job", meta["namespace"], meta["name"])
+            old = ev.old["metadata"] if ev.old is not None else {}
+            if ev.type == "MODIFIED" and meta.get("generation") == old.get("generation"):
+                self._batched(item)
+            else:
+                self.loop.add(item)
             if ev.type == "DELETED":
                 self._deadlines.pop(meta["uid"], None)
         elif ev.key == PODS:
@@ -128,7 +140,10 @@ class JobController:
                 # controller's updatePod, pkg/controller/job/job_controller.go).
                 self.loop.add(("pod", meta["namespace"], meta["name"]))
             elif ref is not None:
-                self.loop.add(("job", meta["namespace"], ref["name"]))
+                self._batched(("job", meta["namespace"], ref["name"]))
+
+    def _batched(self, item: tuple[str, str, str]) -> None:
+        self.loop.add_after(item, self.config.sync_batch_period, coalesce=True)
 
     def _owned(self, meta: Obj, ref: Obj | None) -> bool:
         """Whether the Job ``ref`` names exists (a read under the store's lock, in on_event:

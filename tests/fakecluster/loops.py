@@ -20,7 +20,9 @@ class Loop:
         self._errors = errors
         self._cond = threading.Condition()
         self._ready: dict[Hashable, None] = {}  # insertion-ordered set
-        self._timers: list[tuple[float, int, Hashable]] = []
+        self._timers: list[tuple[float, int, Hashable, bool]] = []
+        # Coalesced timers' items and when they are due: see add_after.
+        self._due: dict[Hashable, float] = {}
         self._seq = itertools.count()
         self._stopping = False
         self._busy = False
@@ -31,11 +33,20 @@ class Loop:
             self._ready[item] = None
             self._cond.notify()
 
-    def add_after(self, item: Hashable, delay: float) -> None:
+    def add_after(self, item: Hashable, delay: float, coalesce: bool = False) -> None:
+        """``item`` again in ``delay`` seconds. ``coalesce``: as client-go's delaying queue
+        does (util/workqueue/delaying_queue.go, waitingEntryByData): an item already
+        waiting keeps the sooner of its two times, and is processed once then."""
         if delay <= 0:
             return self.add(item)
         with self._cond:
-            entry = (time.monotonic() + delay, next(self._seq), item)
+            at = time.monotonic() + delay
+            if coalesce:
+                due = self._due.get(item)
+                if due is not None and due <= at:
+                    return None
+                self._due[item] = at
+            entry = (at, next(self._seq), item, coalesce)
             heapq.heappush(self._timers, entry)
             if self._timers[0] is entry:  # else the thread wakes up earlier anyway
                 self._cond.notify()
@@ -61,7 +72,12 @@ class Loop:
             while not self._stopping:
                 now = time.monotonic()
                 while self._timers and self._timers[0][0] <= now:
-                    self._ready[heapq.heappop(self._timers)[2]] = None
+                    at, _, due_item, coalesced = heapq.heappop(self._timers)
+                    if coalesced:
+                        if self._due.get(due_item) != at:
+                            continue  # replaced by a sooner time, already processed
+                        del self._due[due_item]
+                    self._ready[due_item] = None
                 if self._ready:
                     item = next(iter(self._ready))
                     del self._ready[item]

@@ -1,6 +1,7 @@
 """Where a real cluster differs from a naive fake and k8sco's bugs hid (issue 8, item 10):
 late garbage collection, image pulls, quotas, denying webhooks, the termination grace
-period, unschedulable pods, RBAC, opaque resourceVersions and silent watch connections."""
+period, unschedulable pods, RBAC, opaque resourceVersions, silent watch connections and the
+Job controller's batched syncs."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from kubernetes.client.rest import ApiException
 
 from .cluster import FakeCluster
 from .images import default_pull_policy, normalize
+from .runners import InstantRunner
 from .scheduling import parse_quantity
 
 REPO = Path(__file__).resolve().parents[2]
@@ -670,3 +672,28 @@ def test_a_burst_of_connections_is_taken_without_a_syn_retry() -> None:
         for sock in clients:
             sock.close()
         server._server.server_close()
+
+
+def test_a_jobs_pod_events_are_synced_one_batch_period_later(tmp_path: Path) -> None:
+    """The Job controller syncs a Job at once when it is created, but lets its pods' events
+    gather for syncJobBatchPeriod (1 s, the real default here) before it counts them
+    (pkg/controller/job/job_controller.go: addPod/updatePod call enqueueSyncJobBatched):
+    a Job says SuccessCriteriaMet a second after its pod succeeded, not at once."""
+    seen: dict[str, float] = {}
+
+    def note(ev: Any) -> None:
+        now, status = time.monotonic(), ev.obj.get("status") or {}
+        if ev.key == ("", "pods") and status.get("phase") == "Succeeded":
+            seen.setdefault("pod succeeded", now)
+        conds = status.get("conditions") or []
+        if ev.key == ("batch", "jobs") and any(c["type"] == "SuccessCriteriaMet" for c in conds):
+            seen.setdefault("job succeeded", now)
+
+    with FakeCluster(
+        runner=InstantRunner(), job_sync_batch_period=1.0, log_dir=str(tmp_path)
+    ) as cluster:
+        cluster.store.subscribe(note)
+        cluster.create(job("batched"))
+        assert cluster.wait_for(lambda: "job succeeded" in seen, timeout=20)
+        assert not cluster.internal_errors
+    assert seen["job succeeded"] - seen["pod succeeded"] >= 0.9

@@ -1,13 +1,16 @@
-"""The pure pieces: selectors, patches, schema pruning, JSONPath, ages, printer cells."""
+"""The pure pieces: selectors, patches, schema pruning, JSONPath, ages, printer cells; and
+the work queue's timers."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
 
 from . import crds, meta, patching, tables
 from .errors import ApiError
+from .loops import Loop
 from .resources import BUILTINS
 from .selectors import FieldSelector, LabelSelector
 from .store import Store
@@ -226,3 +229,27 @@ def test_store_next_events_of_one_resource_catch_up_past_the_others() -> None:
     with pytest.raises(ApiError) as exc:  # a watch from a forgotten version: 410 Expired
         store.next_events(pods, start, timeout=0)
     assert exc.value.code == 410
+
+
+def test_a_coalesced_wake_up_keeps_the_sooner_time_and_runs_once() -> None:
+    """As client-go's delaying queue: an item waiting twice is processed once, at the
+    sooner of its times (how the Job controller's batched syncs gather a pod's events)."""
+    done: list[tuple[str, float]] = []
+    errors: list[str] = []
+    loop = Loop("test", lambda item: done.append((item, time.monotonic())), errors)
+    loop.start()
+    try:
+        start = time.monotonic()
+        loop.add_after("job", 0.6, coalesce=True)
+        loop.add_after("job", 0.2, coalesce=True)
+        loop.add_after("job", 0.4, coalesce=True)
+        deadline = start + 10
+        while not done and time.monotonic() < deadline:
+            time.sleep(0.01)
+        while time.monotonic() < start + 1.0:  # past every time asked for
+            time.sleep(0.05)
+    finally:
+        loop.stop()
+    assert [item for item, _ in done] == ["job"]
+    assert done[0][1] - start >= 0.2
+    assert not errors
