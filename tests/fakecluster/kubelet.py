@@ -382,8 +382,8 @@ class Kubelet:
         )
         crun.waiting = None
         crun.previous, crun.current = crun.current, instance
-        # Created empty (the logs API reads it at once); not Path.touch, whose utime of a
-        # missing file first failed at ten times the cost of the open.
+        # Created empty (the logs API reads it at once) with one call: Path.touch first
+        # tries a utime, which fails for a new file, then opens it.
         os.close(os.open(instance.log_path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644))
         try:
             instance.handle = self.runner.start(launch)
