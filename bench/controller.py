@@ -37,6 +37,7 @@ import argparse
 import contextlib
 import gc
 import json
+import math
 import multiprocessing
 import os
 import subprocess
@@ -396,6 +397,8 @@ def main() -> None:
     )
     args = parser.parse_args()
     period = args.job_sync_batch_period
+    if not 0 <= period < math.inf:  # also NaN
+        parser.error(f"--job-sync-batch-period {period}: not a number of seconds from 0")
     sizes = [int(n) for n in args.sizes.split(",")]
     columns: list[tuple[str, dict[str, Any]]] = []
     with tempfile.TemporaryDirectory() as tmp:
