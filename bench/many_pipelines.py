@@ -60,7 +60,7 @@ from controller import (  # noqa: E402
     JOB_SYNC_BATCH_PERIOD,
     InstantRunner,
     cpu_seconds,
-    go_like_gc,
+    go_like_runtime,
     percentile,
     start_controller,
 )
@@ -245,7 +245,7 @@ def run(
 ) -> dict[str, dict[str, Any]]:
     runner = SleepRunner(duration, jitter) if duration > 0 else InstantRunner()
     with (
-        go_like_gc(),  # the fake cluster stands for Go programs (bench/controller.py)
+        go_like_runtime(),  # the fake cluster stands for Go programs (bench/controller.py)
         # A node as big as a CI cluster: 1,000 Jobs at once are never Unschedulable.
         FakeCluster(
             runner=runner,

@@ -95,8 +95,13 @@ def printer_columns(crd: dict[str, Any], version: str) -> list[dict[str, Any]]:
 # -- pruning --------------------------------------------------------------------------------
 
 
-def prune(obj: dict[str, Any], schema: dict[str, Any] | None) -> tuple[dict[str, Any], list[str]]:
-    """Drop fields the structural schema does not declare; returns (pruned, dropped paths)."""
+def prune(
+    obj: dict[str, Any], schema: dict[str, Any] | None, done: Any = None
+) -> tuple[dict[str, Any], list[str]]:
+    """Drop fields the structural schema does not declare; returns (pruned, dropped paths).
+    ``done``: an object already pruned by this schema (the stored one, on an update); what
+    ``obj`` shares with it (the very same dicts and lists, as a patch leaves them) is kept
+    without being walked again, so a patch costs what it changes, not the object's size."""
     if schema is None:
         return obj, []
     dropped: list[str] = []
@@ -106,7 +111,7 @@ def prune(obj: dict[str, Any], schema: dict[str, Any] | None) -> tuple[dict[str,
         if key in _ROOT_KEYS:
             out[key] = value
         elif key in props:
-            out[key] = _prune(value, props[key], key, dropped)
+            out[key] = _prune(value, props[key], key, dropped, _child(done, key))
         elif schema.get("x-kubernetes-preserve-unknown-fields"):
             out[key] = value
         else:
@@ -114,7 +119,18 @@ def prune(obj: dict[str, Any], schema: dict[str, Any] | None) -> tuple[dict[str,
     return out, dropped
 
 
-def _prune(value: Any, schema: dict[str, Any], path: str, dropped: list[str]) -> Any:
+_NOTHING: Any = object()  # no counterpart in the already-checked object
+
+
+def _child(done: Any, key: str) -> Any:
+    return done.get(key, _NOTHING) if isinstance(done, dict) else _NOTHING
+
+
+def _prune(
+    value: Any, schema: dict[str, Any], path: str, dropped: list[str], done: Any = _NOTHING
+) -> Any:
+    if value is done and isinstance(value, dict | list):
+        return value  # already pruned by this schema, where the stored object has it
     if isinstance(value, dict):
         if schema.get("x-kubernetes-embedded-resource"):
             keep = {k: value[k] for k in _ROOT_KEYS if k in value}
@@ -124,14 +140,19 @@ def _prune(value: Any, schema: dict[str, Any], path: str, dropped: list[str]) ->
         additional = schema.get("additionalProperties")
         preserve = schema.get("x-kubernetes-preserve-unknown-fields", False)
         out = dict(keep)
+        was = done if isinstance(done, dict) else {}
         for key, item in value.items():
             if key in keep:
                 continue
+            before = was.get(key, _NOTHING)
+            if item is before and isinstance(item, dict | list):
+                out[key] = item  # inline: a status map of 100,000 entries costs one loop
+                continue
             sub = f"{path}.{key}"
             if props is not None and key in props:
-                out[key] = _prune(item, props[key], sub, dropped)
+                out[key] = _prune(item, props[key], sub, dropped, before)
             elif isinstance(additional, dict):
-                out[key] = _prune(item, additional, sub, dropped)
+                out[key] = _prune(item, additional, sub, dropped, before)
             elif additional is True or preserve:
                 out[key] = item
             else:
@@ -154,8 +175,13 @@ _TYPES = {
 }
 
 
-def validate(obj: dict[str, Any], schema: dict[str, Any] | None) -> list[FieldError]:
-    """Type, required and enum checks of the openAPIV3Schema (a subset of the real rules)."""
+def validate(
+    obj: dict[str, Any], schema: dict[str, Any] | None, done: Any = None
+) -> list[FieldError]:
+    """Type, required and enum checks of the openAPIV3Schema (a subset of the real rules).
+    ``done``: an object already validated by this schema (the stored one, on an update);
+    what ``obj`` shares with it is not checked again (the same dicts and lists: unchanged,
+    so valid, as kube-apiserver's validation ratcheting also lets unchanged values pass)."""
     errors: list[FieldError] = []
     if schema is None:
         return errors
@@ -165,11 +191,15 @@ def validate(obj: dict[str, Any], schema: dict[str, Any] | None) -> list[FieldEr
             errors.append(FieldError.required(key))
     for key, sub in props.items():
         if key in obj and key not in _ROOT_KEYS:
-            _validate(obj[key], sub, key, errors)
+            _validate(obj[key], sub, key, errors, _child(done, key))
     return errors
 
 
-def _validate(value: Any, schema: dict[str, Any], path: str, errors: list[FieldError]) -> None:
+def _validate(
+    value: Any, schema: dict[str, Any], path: str, errors: list[FieldError], done: Any = _NOTHING
+) -> None:
+    if value is done and isinstance(value, dict | list):
+        return
     if value is None:
         if not schema.get("nullable"):
             errors.append(
@@ -209,11 +239,15 @@ def _validate(value: Any, schema: dict[str, Any], path: str, errors: list[FieldE
                 errors.append(FieldError.required(f"{path}.{key}"))
         props = schema.get("properties") or {}
         additional = schema.get("additionalProperties")
+        was = done if isinstance(done, dict) else {}
         for key, item in value.items():
+            before = was.get(key, _NOTHING)
+            if item is before and isinstance(item, dict | list):
+                continue
             if key in props:
-                _validate(item, props[key], f"{path}.{key}", errors)
+                _validate(item, props[key], f"{path}.{key}", errors, before)
             elif isinstance(additional, dict):
-                _validate(item, additional, f"{path}.{key}", errors)
+                _validate(item, additional, f"{path}.{key}", errors, before)
     elif isinstance(value, list) and isinstance(schema.get("items"), dict):
         for i, item in enumerate(value):
             _validate(item, schema["items"], f"{path}[{i}]", errors)

@@ -56,6 +56,9 @@ class Registry:
         self.rng = random.Random(seed)
         self.clock = time.time
         self.deny_rules: list[DenyRule] = []  # FakeCluster.deny_admission
+        # By custom resource: its schema in force, and the revision before its first use
+        # (CustomResourceHooks._checked).
+        self.schema_since: dict[tuple[str, str], tuple[Any, int]] = {}
 
     def rt(self, key: tuple[str, str]) -> ResourceType:
         rt = self.resources.preferred(key)

@@ -280,6 +280,41 @@ def test_custom_resources(fake_cluster: FakeCluster, k8s_client: client.ApiClien
     assert (code, body["reason"]) == (415, "UnsupportedMediaType")
 
 
+def test_a_status_write_after_a_schema_change_prunes_the_fields_it_no_longer_declares(
+    fake_cluster: FakeCluster, k8s_client: client.ApiClient
+) -> None:
+    """The fake skips re-checking what a patch leaves alone only when the stored object was
+    written under the schema in force; kube-apiserver prunes a custom resource by its
+    current schema when it reads it from storage (unstructuredSchemaCoercer), so a spec
+    field the CRD dropped is gone after the next write."""
+    ext = client.ApiextensionsV1Api(k8s_client)
+    ext.create_custom_resource_definition(CRD)
+    custom = client.CustomObjectsApi(k8s_client)
+    body = {
+        "apiVersion": "k8sco.io/v1alpha1",
+        "kind": "Pipeline",
+        "metadata": {"name": "p1"},
+        "spec": {"tree": "t", "retries": 2},
+    }
+    custom.create_namespaced_custom_object("k8sco.io", "v1alpha1", "default", "pipelines", body)
+    write = {"status": {"phase": "Running"}}
+    custom.patch_namespaced_custom_object_status(
+        "k8sco.io", "v1alpha1", "default", "pipelines", "p1", write
+    )
+    crd = ext.read_custom_resource_definition("pipelines.k8sco.io").to_dict()
+    narrower = json.loads(json.dumps(CRD))
+    props = narrower["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]
+    del props["spec"]["properties"]["retries"]
+    narrower["metadata"]["resourceVersion"] = crd["metadata"]["resource_version"]
+    ext.replace_custom_resource_definition("pipelines.k8sco.io", narrower)
+    write = {"status": {"phase": "Succeeded"}}
+    after = custom.patch_namespaced_custom_object_status(
+        "k8sco.io", "v1alpha1", "default", "pipelines", "p1", write
+    )
+    assert after["status"]["phase"] == "Succeeded"
+    assert after["spec"] == {"tree": "t"}
+
+
 def test_finalizers_and_deletion_timestamp(k8s_client: client.ApiClient) -> None:
     core = client.CoreV1Api(k8s_client)
     cm = configmap("f")
