@@ -410,7 +410,12 @@ def main() -> None:
     period = args.job_sync_batch_period
     if not 0 <= period < math.inf:  # also NaN
         parser.error(f"--job-sync-batch-period {period}: not a number of seconds from 0")
-    sizes = [int(n) for n in args.sizes.split(",")]
+    try:
+        sizes = [int(n) for n in args.sizes.split(",")]
+    except ValueError:
+        sizes = []
+    if not sizes or min(sizes) < 1:
+        parser.error(f"--sizes {args.sizes}: not a list of node counts from 1, e.g. 1000,10000")
     columns: list[tuple[str, dict[str, Any]]] = []
     with tempfile.TemporaryDirectory() as tmp:
         base: Path | None = None
