@@ -131,7 +131,8 @@ class Kubelet:
     def on_event(self, ev: Event) -> None:
         if ev.key == PODS:
             meta = ev.obj["metadata"]
-            self.loop.add((meta["namespace"], meta["name"]))
+            if not self._reconcile_only(ev):
+                self.loop.add((meta["namespace"], meta["name"]))
             phase = (ev.obj.get("status") or {}).get("phase")
             spec = ev.obj.get("spec") or {}
             bound = ev.type != "DELETED" and spec.get("nodeName") == self.node_name
@@ -144,6 +145,28 @@ class Kubelet:
                 # active queue on such events (pkg/scheduler/internal/queue).
                 for key in self._unschedulable:
                     self.loop.add(key)
+
+    def _reconcile_only(self, ev: Event) -> bool:
+        """True for a change to a pod running here that the kubelet does not sync for: its
+        pod config hands the pod workers a change of spec, labels, annotations or deletion
+        (pkg/kubelet/config/config.go, checkAndUpdatePod and podsDifferSemantically); a
+        change of status (the kubelet's own writes, most of them) or of finalizers is only
+        reconciled. Not for a pod being deleted: this fake kubelet, like the real status
+        manager, deletes it for good once its own write has made it terminal."""
+        old = ev.old
+        if ev.type != "MODIFIED" or old is None:
+            return False
+        new_meta, old_meta = ev.obj["metadata"], old["metadata"]
+        return (
+            (old.get("spec") or {}).get("nodeName") == self.node_name
+            and not new_meta.get("deletionTimestamp")
+            and not old_meta.get("deletionTimestamp")
+            and ev.obj.get("spec") == old.get("spec")
+            and new_meta.get("labels") == old_meta.get("labels")
+            and new_meta.get("annotations") == old_meta.get("annotations")
+            and new_meta.get("deletionGracePeriodSeconds")
+            == old_meta.get("deletionGracePeriodSeconds")
+        )
 
     # -- public ---------------------------------------------------------------------------
 

@@ -402,6 +402,39 @@ def test_freed_resources_let_a_pending_pod_run(tmp_path: Path) -> None:
         )
 
 
+def test_the_kubelet_syncs_a_running_pod_for_a_new_label_not_for_a_status_write(
+    tmp_path: Path,
+) -> None:
+    """A pod's status write, the kubelet's own or another's, is only reconciled; a change of
+    spec, labels, annotations or deletion makes the pod workers sync the pod (the kubelet's
+    pod config: pkg/kubelet/config/config.go, checkAndUpdatePod, podsDifferSemantically)."""
+    with FakeCluster(log_dir=str(tmp_path / "logs")) as cluster:
+        kubelet = cluster.kubelet
+        assert kubelet is not None
+        synced: list[str] = []
+        sync_pod = kubelet._sync_pod
+
+        def counting(obj: dict[str, Any]) -> None:
+            synced.append(obj["metadata"]["resourceVersion"])
+            sync_pod(obj)
+
+        kubelet._sync_pod = counting  # type: ignore[method-assign]
+        cluster.create(pod("a", "app:1", command=["sleep", "30"]))
+        cluster.wait_for(
+            lambda: (cluster.get("pods", "a", "default") or {})["status"].get("phase") == "Running"
+        )
+        time.sleep(0.5)  # anything the start set off has been synced
+        before = len(synced)
+        with cluster.api_client() as api:
+            core = client.CoreV1Api(api)
+            gate = {"type": "example.com/gate", "status": "True"}
+            core.patch_namespaced_pod_status("a", "default", {"status": {"conditions": [gate]}})
+            time.sleep(0.5)
+            assert len(synced) == before
+            core.patch_namespaced_pod("a", "default", {"metadata": {"labels": {"x": "1"}}})
+            cluster.wait_for(lambda: len(synced) > before)
+
+
 def waiting_for_node(cluster: FakeCluster, name: str) -> bool:
     obj = cluster.get("pods", name, "default") or {}
     return any(
