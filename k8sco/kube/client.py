@@ -173,8 +173,8 @@ class Cluster:
         params = [(k, _query_value(v)) for k, v in (query or {}).items() if v is not None]
         # The body is not handed to param_serialize: it is JSON data already (dicts, lists,
         # strings, numbers), and its sanitize_for_serialization copies every value of it,
-        # one Python call each (a sixth of the controller's CPU at 2,000 nodes, most of it
-        # for the Jobs it creates). call_api encodes it with json.dumps, as before.
+        # one Python call each: 33 us for a 1.3 KB Job, where json.dumps takes 13 us. call_api
+        # encodes it with json.dumps, as before.
         m, url, hdrs, _, _ = self.api.param_serialize(
             method,
             path,

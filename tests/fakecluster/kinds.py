@@ -195,7 +195,7 @@ class CustomResourceHooks(Hooks):
         """``old`` when it was pruned and validated by the schema in force (written since
         that schema was first used for this resource), else None. A patch shares what it
         leaves alone with the stored object, and only the rest needs the schema's walk: a
-        100 KB status patched every second cost the fake's one GIL tens of milliseconds."""
+        status patch of a 10,000-node Pipeline (420 KB) cost the fake 33 ms without it."""
         schema = _schema(rt)
         since = reg.schema_since.get(rt.key)
         if since is None or since[0] is not schema:  # a new schema, or another version's
