@@ -184,8 +184,9 @@ def start_controller(
 
 
 @contextlib.contextmanager
-def go_like_runtime() -> Iterator[None]:
-    """The fake cluster's process run more as the Go programs it stands for would run.
+def go_like_runtime(switch_interval: float | None = 0.001) -> Iterator[None]:
+    """The fake cluster's process run more as the Go programs it stands for would run
+    (``switch_interval`` None: Python's own, see bench/many_pipelines.py).
 
     - Python's cyclic garbage collector is off. The fake stands for kube-apiserver,
       kube-controller-manager and a kubelet, whose collector runs concurrently, pausing them
@@ -204,7 +205,7 @@ def go_like_runtime() -> Iterator[None]:
     gc.collect()
     gc.disable()
     interval = sys.getswitchinterval()
-    sys.setswitchinterval(0.001)
+    sys.setswitchinterval(switch_interval or interval)
     try:
         yield
     finally:
