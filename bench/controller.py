@@ -53,13 +53,14 @@ REPO = Path(__file__).resolve().parents[1]
 # shorter for the tests' sake): a finished pod is counted, and its Job completed, up to
 # this much later, in one sync for all of the pod's events.
 JOB_SYNC_BATCH_PERIOD = 1.0
+DRAIN = 30.0  # seconds a stopped Job watcher may go on to see the last completions
 sys.path.insert(0, str(REPO / "tests"))
 
 from fakecluster import FakeCluster  # noqa: E402
 from fakecluster.runners import InstantRunner  # noqa: E402
 
 from k8sco.kube.client import Cluster  # noqa: E402
-from k8sco.render.constants import ANNOTATION_PATH  # noqa: E402
+from k8sco.render.constants import ANNOTATION_PATH, LABEL_PIPELINE  # noqa: E402
 from k8sco.render.limits import MAX_NODES  # noqa: E402
 
 TREE = """
@@ -125,18 +126,31 @@ def _complete(obj: Mapping[str, Any]) -> bool:
 
 
 def watch_jobs(kubeconfig: str, ns: str, stop: Any, conn: Any) -> None:
-    """Record when each Job was created and completed, as a watcher sees it, until ``stop``
-    is set; then send what was seen on ``conn``. Run in a process of its own: in the fake
-    cluster's process, decoding every Job event took a tenth of the CPU of the API server,
-    job controller and kubelet being measured (one GIL)."""
+    """Record when each Job was created and completed, as a watcher sees it (and the node
+    and the Pipeline it is for), until ``stop`` is set and every Job seen created has been
+    seen complete (at most ``DRAIN`` seconds more: the watch may lag the bench, which stops
+    on the Pipelines' status); then send what was seen on ``conn``. Run in a process of its
+    own, as a watching client is: in the fake cluster's process, decoding every Job event
+    took a tenth of the CPU of the API server, job controller and kubelet being measured
+    (one GIL), and its own waits for that GIL were counted in the latencies."""
     cluster = Cluster(kubeconfig)
-    seen: dict[str, dict[str, Any]] = {"created": {}, "completed": {}, "path": {}}
+    seen: dict[str, dict[str, Any]] = {"created": {}, "completed": {}, "path": {}, "pipeline": {}}
     path = cluster.ns_path("/apis/batch/v1", "jobs", ns)
     rv = cluster.request("GET", path)["metadata"]["resourceVersion"]
     conn.send("watching")  # from rv: every later Job event reaches this watch
+    drained_by: float | None = None
+
+    def finished() -> bool:
+        nonlocal drained_by
+        if not stop.is_set():
+            return False
+        if drained_by is None:
+            drained_by = time.monotonic() + DRAIN
+        return len(seen["completed"]) >= len(seen["created"]) or time.monotonic() > drained_by
+
     try:
-        while not stop.is_set():
-            for event in cluster.watch(path, resource_version=rv, selector={}, timeout=5):
+        while not finished():
+            for event in cluster.watch(path, resource_version=rv, selector={}, timeout=1):
                 obj = event["object"]
                 rv = obj["metadata"]["resourceVersion"]
                 name = obj["metadata"].get("name")
@@ -145,9 +159,11 @@ def watch_jobs(kubeconfig: str, ns: str, stop: Any, conn: Any) -> None:
                     seen["created"].setdefault(name, now)
                     annotations = obj["metadata"].get("annotations") or {}
                     seen["path"][name] = annotations.get(ANNOTATION_PATH, "")
+                    labels = obj["metadata"].get("labels") or {}
+                    seen["pipeline"][name] = labels.get(LABEL_PIPELINE, "")
                 if _complete(obj):
                     seen["completed"].setdefault(name, now)
-                if stop.is_set():
+                if finished():
                     break
     finally:
         conn.send(seen)
