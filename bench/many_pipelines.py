@@ -10,7 +10,8 @@ same pipeline run alone (one after another), for each number of controller worke
   to the creation of each Job of the next stage, which it unblocked, pooled over every
   pipeline, p50/p99. (Not from the pipeline's last completion before the create: instant
   Jobs complete while the controller is still creating their siblings, and a sibling's
-  completion would then pass for the cause of the next sibling's create.);
+  completion would then pass for the cause of the next sibling's create.); and the worst
+  served pipeline's own p50 (fairness: no pipeline is starved behind the others);
 - time to the first Job: from the Pipeline's create to its first Job's, p50/p99;
 - per-pipeline wall time, submit to last Job completion, p50/p99;
 - CPU of the controller process, and of this process (fake cluster, submitter);
@@ -163,6 +164,7 @@ class Seen:
         latencies: list[float] = []
         first: list[float] = []
         wall: list[float] = []
+        medians: list[float] = []  # each pipeline's own p50
         for name, at in submitted.items():
             created = self.created.get(name, {})
             completed = self.completed.get(name, {})
@@ -175,11 +177,15 @@ class Seen:
             for job, when in completed.items():
                 stage = self.stage[job]
                 ends[stage] = max(ends.get(stage, when), when)
-            for job, when in created.items():
-                stage = self.stage[job]
-                if stage > 0:  # the first stage waits for nothing
-                    latencies.append(when - ends[stage - 1])
-        return {"latency": latencies, "first": first, "wall": wall}
+            own = [
+                when - ends[self.stage[job] - 1]
+                for job, when in created.items()
+                if self.stage[job] > 0  # the first stage waits for nothing
+            ]
+            latencies += own
+            if own:
+                medians.append(percentile(own, 0.50))
+        return {"latency": latencies, "first": first, "wall": wall, "median": medians}
 
     def raw(self, submitted: dict[str, float]) -> dict[str, Any]:
         return {
@@ -340,6 +346,8 @@ def summary(figures: dict[str, Any]) -> dict[str, float]:
         out[f"{what}_p50_ms"] = percentile(values, 0.50) * 1000
         out[f"{what}_p99_ms"] = percentile(values, 0.99) * 1000
     out["samples"] = len(figures["latency"])
+    # Fairness: the pipeline worst served, by its own median.
+    out["worst_pipeline_p50_ms"] = max(figures["median"], default=float("nan")) * 1000
     jobs = figures["count"] * STAGES * WIDTH
     out["controller_cpu_ms_per_job"] = figures["cpu_s"] * 1000 / jobs
     # With the submitter and the watcher.
