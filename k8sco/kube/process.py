@@ -11,7 +11,6 @@ namespace.
 
 from __future__ import annotations
 
-import gc
 import logging
 import os
 import secrets
@@ -114,25 +113,7 @@ def run(settings: ControllerSettings) -> None:
         serve_health(settings.health_port, ctl.stop, elector)
     where = "all namespaces" if watched is None else "namespaces " + ", ".join(watched)
     print(f"k8sco controller {me} watching {where}", file=sys.stderr, flush=True)
-    settle_heap()
     ctl.run(elector=elector)
-
-
-def settle_heap() -> None:
-    """Leave what the start made (modules, the API client's classes: about half of the
-    objects of a controller with 200 Pipelines) out of every later cyclic collection.
-
-    CPython's full collection walks every tracked object while holding the GIL, and the
-    controller, like any long-running Python process, makes one whenever the objects that
-    survived into the oldest generation since the last one reach a quarter of it: every
-    thread stops meanwhile. With 200 Pipelines of 20 nodes that was 70-80 ms, half of it
-    for objects that live as long as the process; those Jobs waited that much longer to be
-    created (bench/many_pipelines.py). ``gc.freeze`` moves every object to a permanent
-    generation that collections skip; reference counting still frees them, so only a
-    cycle among them that became garbage later would stay, and none of the start's does.
-    """
-    gc.collect()  # nothing already garbage is frozen
-    gc.freeze()
 
 
 def serve_health(port: int, stop: threading.Event, elector: LeaderElector) -> ThreadingHTTPServer:

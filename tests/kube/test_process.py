@@ -89,27 +89,3 @@ def test_a_bad_setting_is_one_line_and_exit_2_before_any_request(
     assert out.returncode == 2, out.stderr
     assert out.stderr.count("\n") == 1 and message in out.stderr, out.stderr
     assert variable in out.stderr
-
-
-def test_the_start_s_objects_leave_the_collections_and_its_garbage_does_not_stay() -> None:
-    # In a process of its own: freezing is for the whole process.
-    code = """
-import gc, weakref
-from k8sco.kube.process import settle_heap
-
-class Node:
-    pass
-
-kept = [Node()]  # lives as long as the process, as the API client's classes do
-garbage = Node()
-garbage.me = garbage  # a cycle: only the cyclic collector frees it
-gone = weakref.ref(garbage)
-del garbage
-settle_heap()
-tracked = {id(o) for o in gc.get_objects()}  # every generation but the frozen one
-print(gone() is None, id(kept) in tracked, gc.get_freeze_count() > 0)
-"""
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
-    )
-    assert done.stdout.split() == ["True", "False", "True"]
