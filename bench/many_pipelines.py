@@ -28,8 +28,8 @@ a process: the load of a CI cluster, whose Jobs run for seconds to minutes. The 
 cluster and controller) handles at well under its capacity; at 5-10 s (100-200 a second)
 it is saturated again. The default run takes about 13 minutes: the timed pipeline runs
 alone ``--alone-timed`` times (each 4 stages of D +-jitter), 3 by default, as the p99 alone
-is the largest of its samples below 100 (15 a run): from one run it was 9.7 to 21.5 ms in
-five runs of the same code.
+is the largest of its samples below 100 (15 a run): from one run it was 9.7 to 20.6 ms in
+six runs of the same controller.
 
     python bench/many_pipelines.py [--pipelines 200] [--alone 5] [--alone-timed 3]
         [--workers 16] [--durations 0,30] [--jitter 0.5] [--compare DIR ...] [--dump FILE]
