@@ -170,6 +170,34 @@ def watch_jobs(kubeconfig: str, ns: str, stop: Any, conn: Any) -> None:
         cluster.close()
 
 
+class JobWatcher:
+    """:func:`watch_jobs` in a process of its own, watching once constructed."""
+
+    def __init__(self, kubeconfig: Path | str, ns: str = "default") -> None:
+        spawn = multiprocessing.get_context("spawn")
+        self._stop = spawn.Event()
+        self._results, sender = spawn.Pipe(duplex=False)
+        self.process = spawn.Process(
+            target=watch_jobs, args=(str(kubeconfig), ns, self._stop, sender)
+        )
+        self.process.start()
+        if not self._results.poll(60) or self._results.recv() != "watching":
+            raise SystemExit("the Job watcher did not start")
+
+    def seen(self) -> dict[str, dict[str, Any]]:
+        """Stop it and take what it saw (once it has drained the last completions)."""
+        self._stop.set()
+        if not self._results.poll(DRAIN + 30):
+            raise SystemExit("the Job watcher did not answer")
+        found: dict[str, dict[str, Any]] = self._results.recv()
+        self.process.join(10)
+        return found
+
+    def close(self) -> None:
+        self._stop.set()
+        self.process.join(DRAIN + 30)
+
+
 def start_controller(
     kubeconfig: Path,
     log: IO[bytes],
@@ -271,13 +299,7 @@ def run(
             capture_output=True,
         )
         client = Cluster(str(kubeconfig))
-        spawn = multiprocessing.get_context("spawn")
-        stop = spawn.Event()
-        results, sender = spawn.Pipe(duplex=False)
-        watcher = spawn.Process(target=watch_jobs, args=(str(kubeconfig), "default", stop, sender))
-        watcher.start()
-        if not results.poll(60) or results.recv() != "watching":
-            raise SystemExit("the Job watcher did not start")
+        watcher = JobWatcher(kubeconfig)
         log = open(Path(tmp) / "controller.log", "wb")  # noqa: SIM115
         controller = start_controller(kubeconfig, log, k8sco_dir=k8sco_dir)
         time.sleep(1.0)
@@ -307,11 +329,7 @@ def run(
         controller.terminate()
         controller.wait(10)
         log.close()
-        stop.set()
-        if not results.poll(60):
-            raise SystemExit("the Job watcher did not answer")
-        seen = results.recv()
-        watcher.join(10)
+        seen = watcher.seen()
         client.close()
         phase = obj["status"]["phase"]
     latencies = causal_latencies(seen["created"], seen["completed"], seen["path"])

@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
 import random
 import resource
 import sys
@@ -62,14 +61,13 @@ sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "bench"))
 
 from controller import (  # noqa: E402
-    DRAIN,
     JOB_SYNC_BATCH_PERIOD,
     InstantRunner,
+    JobWatcher,
     cpu_seconds,
     go_like_runtime,
     percentile,
     start_controller,
-    watch_jobs,
 )
 from fakecluster import FakeCluster  # noqa: E402
 from fakecluster.faults import WRITE_VERBS  # noqa: E402
@@ -132,16 +130,6 @@ class SleepRunner:
     def start(self, launch: ContainerLaunch) -> Sleeping:
         spread = random.Random(launch.pod).uniform(-self.jitter, self.jitter)
         return Sleeping(self.seconds * (1 + spread))
-
-
-def complete(job: Mapping[str, Any]) -> bool:
-    """Finished successfully, as the controller reads it (reconcile/observe.py): Kubernetes
-    1.31+ says SuccessCriteriaMet first, then Complete once the pods are gone."""
-    conds = (job.get("status") or {}).get("conditions") or []
-    return any(
-        c.get("type") in ("SuccessCriteriaMet", "Complete") and c.get("status") == "True"
-        for c in conds
-    )
 
 
 class Seen:
@@ -260,13 +248,7 @@ def run(
 
         fake.create(crd())
         client = Cluster(str(kubeconfig))
-        spawn = multiprocessing.get_context("spawn")
-        stop = spawn.Event()
-        results, sender = spawn.Pipe(duplex=False)
-        watcher = spawn.Process(target=watch_jobs, args=(str(kubeconfig), "default", stop, sender))
-        watcher.start()
-        if not results.poll(60) or results.recv() != "watching":
-            raise SystemExit("the bench's Job watcher did not start")
+        watcher = JobWatcher(kubeconfig)
         log = open(Path(tmp) / "controller.log", "wb")  # noqa: SIM115
         controller = start_controller(
             kubeconfig, log, {"K8SCO_WORKERS": str(workers)}, k8sco_dir=k8sco_dir
@@ -282,7 +264,7 @@ def run(
             for i in range(alone):
                 name = f"alone{i}"
                 submit(client, [name], single)
-                wait_done(fake, watcher, [name], limit)
+                wait_done(fake, watcher.process, [name], limit)
             out["alone"] = {
                 "count": alone,
                 "cpu_s": cpu_seconds(controller.pid) - cpu0,
@@ -296,7 +278,7 @@ def run(
             calls = fake.requests.snapshot()
             start = time.monotonic()
             submit(client, names, together)
-            wait_done(fake, watcher, names, 10 * limit)
+            wait_done(fake, watcher.process, names, 10 * limit)
             out["many"] = {
                 "count": pipelines,
                 "cpu_s": cpu_seconds(controller.pid) - cpu0,
@@ -304,10 +286,7 @@ def run(
                 "requests": requests_since(calls, fake.requests.snapshot()),
                 "wall_all_s": time.monotonic() - start,
             }
-            stop.set()
-            if not results.poll(DRAIN + 30):
-                raise SystemExit("the bench's Job watcher did not answer")
-            seen = Seen(results.recv())
+            seen = Seen(watcher.seen())
             for what, submitted in (("alone", single), ("many", together)):
                 out[what].update(seen.figures(submitted), raw=seen.raw(submitted))
             return out
@@ -315,8 +294,7 @@ def run(
             controller.terminate()
             controller.wait(10)
             log.close()
-            stop.set()
-            watcher.join(DRAIN + 30)
+            watcher.close()
             client.close()
 
 
@@ -351,7 +329,7 @@ def summary(figures: dict[str, Any]) -> dict[str, float]:
     out["worst_pipeline_p50_ms"] = max(figures["median"], default=float("nan")) * 1000
     jobs = figures["count"] * STAGES * WIDTH
     out["controller_cpu_ms_per_job"] = figures["cpu_s"] * 1000 / jobs
-    # With the submitter and the watcher.
+    # With the submitter (the watcher has a process of its own).
     out["fake_cluster_cpu_ms_per_job"] = figures["fake_cpu_s"] * 1000 / jobs
     out["api_requests_per_job"] = figures["requests"]["all"] / jobs
     out["status_writes_per_job"] = figures["requests"]["status"] / jobs
