@@ -263,10 +263,14 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def run(
-    nodes: int, k8sco_dir: Path | None = None, batch_period: float = JOB_SYNC_BATCH_PERIOD
+    nodes: int,
+    k8sco_dir: Path | None = None,
+    batch_period: float = JOB_SYNC_BATCH_PERIOD,
+    api_first: float = 0.0,
 ) -> dict[str, Any]:
     """One run of about ``nodes`` nodes with ``k8sco_dir``'s controller (None: this tree's),
-    the fake Job controller syncing a Job ``batch_period`` seconds after its pods' events."""
+    the fake Job controller syncing a Job ``batch_period`` seconds after its pods' events,
+    its loops waiting up to ``api_first`` seconds for requests in flight (0: not)."""
     stage_count = stages(nodes)
     pipeline = rendered(stage_count, k8sco_dir)
     crd = (k8sco_dir or REPO) / "manifests" / "10-crd.yaml"
@@ -279,6 +283,7 @@ def run(
             bookmark_interval=5.0,
             opaque_resource_versions=False,
             job_sync_batch_period=batch_period,
+            api_first=api_first,  # off unless asked: the figures of sessions 6-8 were without
         ) as fake,
         tempfile.TemporaryDirectory() as tmp,
     ):
@@ -441,6 +446,12 @@ def main() -> None:
         default=JOB_SYNC_BATCH_PERIOD,
         help="seconds the fake Job controller lets a Job's pod events gather (real: 1)",
     )
+    parser.add_argument(
+        "--api-first",
+        type=float,
+        default=0.0,
+        help="seconds a fake loop item waits for requests in flight (bench/many_pipelines.py)",
+    )
     args = parser.parse_args()
     period = args.job_sync_batch_period
     if not 0 <= period < math.inf:  # also NaN
@@ -460,8 +471,8 @@ def main() -> None:
             base = baseline_tree(args.baseline, Path(tmp) / "baseline")
         for n in sizes:  # each size: the baseline, then this tree, one after the other
             if base is not None:
-                columns.append((Path(args.baseline).name[:9], run(n, base, period)))
-            columns.append(("this", run(n, None, period)))
+                columns.append((Path(args.baseline).name[:9], run(n, base, period, args.api_first)))
+            columns.append(("this", run(n, None, period, args.api_first)))
     keys = [k for k in columns[0][1] if k != "nodes"]
     header = "".join(f"{str(r['nodes']) + ' ' + who:>18}" for who, r in columns)
     print(f"{'':<24}{header}")

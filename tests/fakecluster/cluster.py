@@ -23,6 +23,7 @@ from .gc import GarbageCollector
 from .images import ImageStore
 from .jobcontroller import JobController, JobControllerConfig
 from .kubelet import Kubelet
+from .loops import ApiFirst
 from .quota import QuotaController
 from .rbac import AggregationController, Rbac, bootstrap_policy
 from .registry import Registry, WriteContext
@@ -75,6 +76,9 @@ class ClusterConfig:
         default_factory=lambda: {"cpu": "64", "memory": "256Gi", "pods": "110"}
     )
     opaque_resource_versions: bool = True  # resourceVersions that do not parse as numbers
+    # > 0: API requests go first, the simulated controllers' and kubelet's work waits for
+    # them, each item at most this long (loops.ApiFirst). Benchmarks set it; tests do not.
+    api_first: float = 0.0
 
 
 class FakeCluster:
@@ -138,6 +142,9 @@ class FakeCluster:
             cfg.watch_timeout,
             self.rbac,
         )
+        self._gate = ApiFirst(cfg.api_first) if cfg.api_first > 0 else None
+        for each in self._loops():
+            each.loop.gate = self._gate
         self._http: HttpServer | None = None
         self._started = False
 
@@ -162,7 +169,7 @@ class FakeCluster:
             self.registry.create(self.registry.rt(("", "nodes")), "", self._node(), ctx)
         for loop in self._loops():
             loop.loop.start()
-        self._http = HttpServer(self.api, self.config.host, self.config.port)
+        self._http = HttpServer(self.api, self.config.host, self.config.port, self._gate)
         self.api.server_address = "{}:{}".format(*self._http.address)
         self._http.start()
         return self

@@ -1,6 +1,7 @@
 """A worker thread with a de-duplicating work queue and delayed re-queues, the shape of a
 Kubernetes controller's workqueue. The simulated controllers and the kubelet run on these.
-And a pool of reused threads for blocking calls."""
+And a pool of reused threads for blocking calls; and the gate that lets API requests go
+first (ApiFirst)."""
 
 from __future__ import annotations
 
@@ -13,9 +14,41 @@ from collections import deque
 from collections.abc import Callable, Hashable
 
 
+class ApiFirst:
+    """API requests before the simulated controllers and kubelet, as far as one process can.
+
+    In a cluster kube-apiserver has cores of its own: the job controller and the kubelets
+    run elsewhere and do not slow its answers. Here they share one GIL with the HTTP
+    handlers, and a loop item that runs while a request is being answered delays it. With
+    a gate, each loop item first waits until no request is being answered, for at most
+    ``cap`` seconds (so the loops still make progress under a constant stream of requests).
+    Streams (watches, followed logs) count until they start streaming."""
+
+    def __init__(self, cap: float) -> None:
+        self.cap = cap
+        self._cond = threading.Condition()
+        self._answering = 0
+
+    def begin(self) -> None:
+        with self._cond:
+            self._answering += 1
+
+    def end(self) -> None:
+        with self._cond:
+            self._answering -= 1
+            if not self._answering:
+                self._cond.notify_all()
+
+    def wait(self) -> None:
+        with self._cond:
+            if self._answering:
+                self._cond.wait_for(lambda: not self._answering, self.cap)
+
+
 class Loop:
     def __init__(self, name: str, process: Callable[[Hashable], None], errors: list[str]) -> None:
         self.name = name
+        self.gate: ApiFirst | None = None  # set by FakeCluster (ClusterConfig.api_first)
         self._process = process
         self._errors = errors
         self._cond = threading.Condition()
@@ -92,6 +125,8 @@ class Loop:
             item = self._next()
             if item is None:
                 return
+            if self.gate is not None:
+                self.gate.wait()
             try:
                 self._process(item)
             except Exception:

@@ -15,6 +15,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 import yaml
 
+from .loops import ApiFirst
+
 
 class App(Protocol):
     def handle(self, request: Request) -> None: ...
@@ -35,6 +37,7 @@ class _Server(ThreadingMixIn, HTTPServer):
         self.connections: set[socket.socket] = set()
         self.connections_lock = threading.Condition()
         self.busy = 0  # requests being answered (streams included)
+        self.gate: ApiFirst | None = None  # FakeCluster's, when its API requests go first
         super().__init__(address, _Handler)
 
     def server_bind(self) -> None:
@@ -85,7 +88,14 @@ class _Handler(BaseHTTPRequestHandler):
         with self.server.connections_lock:
             self.server.busy += 1
         try:
-            self.server.app.handle(Request(self))
+            request = Request(self)
+            if self.server.gate is not None:
+                request.gate = self.server.gate
+                request.gate.begin()
+            try:
+                self.server.app.handle(request)
+            finally:
+                request.answered()
         finally:
             with self.server.connections_lock:
                 self.server.busy -= 1
@@ -100,8 +110,11 @@ class _Handler(BaseHTTPRequestHandler):
 class HttpServer:
     """Serves ``app`` on a background thread."""
 
-    def __init__(self, app: App, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self, app: App, host: str = "127.0.0.1", port: int = 0, gate: ApiFirst | None = None
+    ) -> None:
         self._server = _Server((host, port), app)
+        self._server.gate = gate
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             name="fakecluster-http",
@@ -137,6 +150,13 @@ class Request:
         self._body: bytes | None = None
         self.responded = False
         self.user: Any = None  # the authenticated rbac.User, None for an admin
+        self.gate: ApiFirst | None = None  # told when this request is answered
+
+    def answered(self) -> None:
+        """Answered, or streaming from now on (ApiFirst)."""
+        if self.gate is not None:
+            self.gate.end()
+            self.gate = None
 
     # -- input --------------------------------------------------------------------------
 
@@ -213,6 +233,7 @@ class Request:
         self.handler.wfile.flush()
 
     def start_stream(self, content_type: str) -> None:
+        self.answered()
         self._start(200, content_type, {"Transfer-Encoding": "chunked"}, None)
         self.handler.end_headers()
         self.handler.wfile.flush()

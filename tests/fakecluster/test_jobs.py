@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from typing import Any
 
@@ -340,3 +341,23 @@ def test_managed_by_another_controller_is_left_alone(fake_cluster: FakeCluster) 
     fake_cluster.wait_for(lambda: finished(fake_cluster, "own"))
     assert fake_cluster.get("jobs.batch", "ext", "default")["status"] == {}
     assert job_pods(fake_cluster, "ext") == []
+
+
+def test_with_api_first_an_open_watch_does_not_hold_the_job_controller() -> None:
+    """A watch counts as a request being answered only until it streams: a client watching
+    (as every controller does) must not make each loop item wait out its cap."""
+    import threading
+
+    with FakeCluster(api_first=60.0) as cluster, cluster.api_client() as api:
+        batch = client.BatchV1Api(api)
+        streaming = batch.list_namespaced_job(
+            "default", watch=True, timeout_seconds=60, _preload_content=False
+        )  # its headers have come: it streams, and stays open until the cluster stops
+
+        def drain() -> None:
+            with contextlib.suppress(Exception):
+                streaming.read()
+
+        threading.Thread(target=drain, daemon=True).start()
+        batch.create_namespaced_job("default", job("watched", "exit 0"))
+        assert cluster.wait_for(lambda: finished(cluster, "watched"), timeout=20)

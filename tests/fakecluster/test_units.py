@@ -10,7 +10,7 @@ import pytest
 
 from . import crds, meta, patching, tables
 from .errors import ApiError
-from .loops import Loop
+from .loops import ApiFirst, Loop
 from .resources import BUILTINS
 from .selectors import FieldSelector, LabelSelector
 from .store import Store
@@ -289,3 +289,45 @@ def test_a_coalesced_wake_up_keeps_the_sooner_time_and_runs_once() -> None:
     assert [item for item, _ in done] == ["job"]
     assert done[0][1] - start >= 0.2
     assert not errors
+
+
+def wait_until(check: Any, limit: float = 10.0) -> bool:
+    deadline = time.monotonic() + limit
+    while not check() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return bool(check())
+
+
+def test_with_api_first_a_loop_item_waits_for_the_requests_being_answered() -> None:
+    gate = ApiFirst(cap=60.0)
+    done: list[str] = []
+    errors: list[str] = []
+    loop = Loop("test", done.append, errors)
+    loop.gate = gate
+    loop.start()
+    try:
+        gate.begin()  # a request comes in
+        loop.add("sync")
+        time.sleep(0.3)
+        assert done == []  # held while it is answered
+        gate.end()
+        assert wait_until(lambda: done == ["sync"])
+    finally:
+        loop.stop()
+    assert not errors
+
+
+def test_api_first_holds_an_item_at_most_its_cap() -> None:
+    """Requests that never stop coming must not stop the simulated controllers."""
+    gate = ApiFirst(cap=0.2)
+    done: list[str] = []
+    loop = Loop("test", done.append, [])
+    loop.gate = gate
+    loop.start()
+    try:
+        gate.begin()  # never answered
+        loop.add("a")
+        loop.add("b")
+        assert wait_until(lambda: done == ["a", "b"])
+    finally:
+        loop.stop()
