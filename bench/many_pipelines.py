@@ -40,9 +40,10 @@ their work (``--api-first``: each of their work items waits for the requests in 
 most 2 ms). In a cluster kube-apiserver has cores of its own and the job controller and
 kubelets run elsewhere; here they share one GIL with the fake's HTTP handlers, and their
 work, about 40% of the fake's CPU, delayed the answers to k8sco's Job creates. One run
-each with 30 s containers, the pipeline alone timed once (``--api-first 0``: the three
-runs before the gate existed): p99 together 28.3 ms with the gate, against 36.9, 37.9
-and 42.6 ms without; p50 9.4 against 10.6-11.6 ms.
+each with 30 s containers (``--api-first 0``: the three runs before the gate existed):
+p99 together 28.3 ms with the gate, against 36.9, 37.9 and 42.6 ms without; p50 9.4
+against 10.6-11.6 ms. The first default run with it: p99 together/alone 1.97x (32.4 /
+16.4 ms), p50 1.36x; at 0 s, 24x and 12x (70x and 29x in session 8's last run).
 
 ``--compare DIR`` runs every configuration a second time, side by side, with the
 controller of another tree (e.g. ``git archive`` of a commit, or a copy with a change to
