@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from typing import Any
 
 import pytest
@@ -346,8 +347,6 @@ def test_managed_by_another_controller_is_left_alone(fake_cluster: FakeCluster) 
 def test_with_api_first_an_open_watch_does_not_hold_the_job_controller() -> None:
     """A watch counts as a request being answered only until it streams: a client watching
     (as every controller does) must not make each loop item wait out its cap."""
-    import threading
-
     with FakeCluster(api_first=60.0) as cluster, cluster.api_client() as api:
         batch = client.BatchV1Api(api)
         streaming = batch.list_namespaced_job(
