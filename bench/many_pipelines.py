@@ -42,8 +42,10 @@ kubelets run elsewhere; here they share one GIL with the fake's HTTP handlers, a
 work, about 40% of the fake's CPU, delayed the answers to k8sco's Job creates. One run
 each with 30 s containers (``--api-first 0``: the three runs before the gate existed):
 p99 together 28.3 ms with the gate, against 36.9, 37.9 and 42.6 ms without; p50 9.4
-against 10.6-11.6 ms. The first default run with it: p99 together/alone 1.97x (32.4 /
-16.4 ms), p50 1.36x; at 0 s, 24x and 12x (70x and 29x in session 8's last run).
+against 10.6-11.6 ms. Two default runs with it: p99 together/alone 1.97x (32.4 / 16.4
+ms), p50 1.36x; then 6.50x (104.1 / 16.0 ms), p50 1.80x, with the CPU per Job of both the
+controller and the fake 23% higher than in the first (a slower machine that hour?). At 0 s:
+24x and 25x, p50 12x and 14x (70x and 29x in session 8's last run).
 
 ``--compare DIR`` runs every configuration a second time, side by side, with the
 controller of another tree (e.g. ``git archive`` of a commit, or a copy with a change to
