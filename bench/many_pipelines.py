@@ -45,7 +45,7 @@ p99 together 28.3 ms with the gate, against 36.9, 37.9 and 42.6 ms without; p50 
 against 10.6-11.6 ms. Two default runs with it: p99 together/alone 1.97x (32.4 / 16.4
 ms), p50 1.36x; then 6.50x (104.1 / 16.0 ms), p50 1.80x, with the CPU per Job of both the
 controller and the fake 23% higher than in the first (a slower machine that hour?). At 0 s:
-24x and 25x, p50 12x and 14x (70x and 29x in session 8's last run).
+p99 24x and 25x, p50 12x and 14x (session 8's last run: p99 70x, p50 29x).
 
 ``--compare DIR`` runs every configuration a second time, side by side, with the
 controller of another tree (e.g. ``git archive`` of a commit, or a copy with a change to
