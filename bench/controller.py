@@ -283,7 +283,7 @@ def run(
             bookmark_interval=5.0,
             opaque_resource_versions=False,
             job_sync_batch_period=batch_period,
-            api_first=api_first,  # off unless asked: the figures of sessions 6-8 were without
+            api_first=api_first,
         ) as fake,
         tempfile.TemporaryDirectory() as tmp,
     ):
@@ -434,6 +434,23 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / ticks
 
 
+def add_api_first(parser: argparse.ArgumentParser, default: float) -> None:
+    parser.add_argument(
+        "--api-first",
+        type=float,
+        default=default,
+        help="seconds each work item of the fake's job controller and kubelet waits for the "
+        "API requests in flight (0: not; fakecluster ClusterConfig.api_first)",
+    )
+
+
+def seconds(parser: argparse.ArgumentParser, flag: str, value: float) -> float:
+    """``value``, or a one-line usage error (exit 2) unless it is a finite time from 0."""
+    if not 0 <= value < math.inf:  # also NaN
+        parser.error(f"{flag} {value}: not a number of seconds from 0")
+    return value
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", default="1000,10000")
@@ -446,16 +463,10 @@ def main() -> None:
         default=JOB_SYNC_BATCH_PERIOD,
         help="seconds the fake Job controller lets a Job's pod events gather (real: 1)",
     )
-    parser.add_argument(
-        "--api-first",
-        type=float,
-        default=0.0,
-        help="seconds a fake loop item waits for requests in flight (bench/many_pipelines.py)",
-    )
+    add_api_first(parser, 0.0)  # off: the figures of sessions 6-8 were taken without it
     args = parser.parse_args()
-    period = args.job_sync_batch_period
-    if not 0 <= period < math.inf:  # also NaN
-        parser.error(f"--job-sync-batch-period {period}: not a number of seconds from 0")
+    period = seconds(parser, "--job-sync-batch-period", args.job_sync_batch_period)
+    api_first = seconds(parser, "--api-first", args.api_first)
     try:
         sizes = [int(n) for n in args.sizes.split(",")]
     except ValueError:
@@ -471,8 +482,8 @@ def main() -> None:
             base = baseline_tree(args.baseline, Path(tmp) / "baseline")
         for n in sizes:  # each size: the baseline, then this tree, one after the other
             if base is not None:
-                columns.append((Path(args.baseline).name[:9], run(n, base, period, args.api_first)))
-            columns.append(("this", run(n, None, period, args.api_first)))
+                columns.append((Path(args.baseline).name[:9], run(n, base, period, api_first)))
+            columns.append(("this", run(n, None, period, api_first)))
     keys = [k for k in columns[0][1] if k != "nodes"]
     header = "".join(f"{str(r['nodes']) + ' ' + who:>18}" for who, r in columns)
     print(f"{'':<24}{header}")

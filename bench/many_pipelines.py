@@ -40,7 +40,7 @@ their work (``--api-first``: each of their work items waits for the requests in 
 most 2 ms). In a cluster kube-apiserver has cores of its own and the job controller and
 kubelets run elsewhere; here they share one GIL with the fake's HTTP handlers, and their
 work, about 40% of the fake's CPU, delayed the answers to k8sco's Job creates. One run
-each with 30 s containers (``--api-first 0``: the three runs before the gate existed):
+each with 30 s containers (without it: the three runs before the gate existed):
 p99 together 28.3 ms with the gate, against 36.9, 37.9 and 42.6 ms without; p50 9.4
 against 10.6-11.6 ms. Two default runs with it: p99 together/alone 1.97x (32.4 / 16.4
 ms), p50 1.36x; then 6.50x (104.1 / 16.0 ms), p50 1.80x, with the CPU per Job of both the
@@ -77,9 +77,11 @@ from controller import (  # noqa: E402
     JOB_SYNC_BATCH_PERIOD,
     InstantRunner,
     JobWatcher,
+    add_api_first,
     cpu_seconds,
     go_like_runtime,
     percentile,
+    seconds,
     start_controller,
 )
 from fakecluster import FakeCluster  # noqa: E402
@@ -373,13 +375,9 @@ def main() -> None:
         help="another tree's controller, side by side (repeatable)",
     )
     parser.add_argument("--dump", type=Path, help="write every Job's times (JSON) here")
-    parser.add_argument(
-        "--api-first",
-        type=float,
-        default=API_FIRST,
-        help="seconds a fake loop item waits for requests in flight (0: off)",
-    )
+    add_api_first(parser, API_FIRST)
     args = parser.parse_args()
+    api_first = seconds(parser, "--api-first", args.api_first)
     controllers: list[tuple[str, Path | None]] = [("this", None)]
     controllers += [(str(other), other.resolve()) for other in args.compare]
     results: dict[str, Any] = {}
@@ -397,7 +395,7 @@ def main() -> None:
                     duration,
                     args.jitter,
                     k8sco_dir,
-                    args.api_first,
+                    api_first,
                 )
                 alone, many = summary(found["alone"]), summary(found["many"])
                 results[label] = {
