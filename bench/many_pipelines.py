@@ -67,13 +67,14 @@ import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "bench"))
 
 from controller import (  # noqa: E402
+    API_FIRST,
     JOB_SYNC_BATCH_PERIOD,
     InstantRunner,
     JobWatcher,
@@ -96,9 +97,6 @@ from k8sco.render.pipeline import render_pipeline  # noqa: E402
 PIPELINES = "/apis/k8sco.io/v1alpha1"
 PIPELINE_KEY = ("k8sco.io", "pipelines")  # the fake's store key
 STAGES, WIDTH = 4, 5  # 20 nodes
-# The fake's simulated job controller and kubelet wait for the API requests being answered,
-# each work item at most this long (fakecluster ClusterConfig.api_first; module docstring).
-API_FIRST = 0.002
 
 
 def tree() -> co.Serial:
@@ -357,6 +355,17 @@ def summary(figures: dict[str, Any]) -> dict[str, float]:
     return out
 
 
+N = TypeVar("N", int, float)
+
+
+def _numbers(parser: argparse.ArgumentParser, flag: str, text: str, kind: type[N]) -> list[N]:
+    """The comma-separated numbers of ``text``, or a one-line usage error (exit 2)."""
+    try:
+        return [kind(part) for part in text.split(",")]
+    except ValueError:
+        parser.error(f"{flag} {text}: not a comma-separated list of numbers")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--pipelines", type=int, default=200)
@@ -378,13 +387,29 @@ def main() -> None:
     add_api_first(parser, API_FIRST)
     args = parser.parse_args()
     api_first = seconds(parser, "--api-first", args.api_first)
+    durations = [
+        seconds(parser, "--durations", d)
+        for d in _numbers(parser, "--durations", args.durations, float)
+    ]
+    worker_counts = _numbers(parser, "--workers", args.workers, int)
+    # Each ratio divides by the runs alone: none, or no pipeline together, printed NaN.
+    needed = [("--pipelines", args.pipelines), ("--workers", min(worker_counts))]
+    if 0 in durations:
+        needed.append(("--alone", args.alone))
+    if any(durations):
+        needed.append(("--alone-timed", args.alone_timed))
+    for flag, count in needed:
+        if count < 1:
+            parser.error(f"{flag} {count}: at least 1")
+    if not 0 <= args.jitter < 1:  # also NaN; at 1 a container could last 0 s
+        parser.error(f"--jitter {args.jitter}: a fraction of the duration, from 0 to below 1")
     controllers: list[tuple[str, Path | None]] = [("this", None)]
     controllers += [(str(other), other.resolve()) for other in args.compare]
     results: dict[str, Any] = {}
     raw: dict[str, Any] = {}
     rows: list[tuple[str, float, float]] = []
-    for duration in (float(d) for d in args.durations.split(",")):
-        for workers in (int(w) for w in args.workers.split(",")):
+    for duration in durations:
+        for workers in worker_counts:
             for who, k8sco_dir in controllers:
                 label = f"{who} workers={workers} duration={duration:g}s"
                 alone_runs = args.alone if duration == 0 else args.alone_timed

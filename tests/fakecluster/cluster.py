@@ -4,6 +4,7 @@ started and stopped together."""
 from __future__ import annotations
 
 import dataclasses
+import math
 import shutil
 import tempfile
 import threading
@@ -79,6 +80,34 @@ class ClusterConfig:
     # > 0: API requests go first, the simulated controllers' and kubelet's work waits for
     # them, each item at most this long (loops.ApiFirst). Benchmarks set it; tests do not.
     api_first: float = 0.0
+
+    def __post_init__(self) -> None:
+        # Checked here, where a test or a benchmark sets them: an infinite time crashed the
+        # loop threads (Condition.wait raises OverflowError) and a negative one or NaN
+        # quietly turned a simulated delay off.
+        for name in _TIMES:
+            value = getattr(self, name)
+            if value is None and name == "max_grace_seconds":
+                continue
+            if not (isinstance(value, int | float) and 0 <= value < math.inf):
+                raise ValueError(f"ClusterConfig.{name}: {value!r} is not a time from 0 (s)")
+        if self.bookmark_interval == 0:  # a watch would send nothing but bookmarks
+            raise ValueError("ClusterConfig.bookmark_interval: 0 is not a time above 0 (s)")
+
+
+# ClusterConfig's times in seconds.
+_TIMES = (
+    "pod_backoff_base",
+    "pod_backoff_max",
+    "job_sync_batch_period",
+    "max_grace_seconds",
+    "restart_delay",
+    "bookmark_interval",
+    "watch_timeout",
+    "gc_delay",
+    "image_pull_backoff",
+    "api_first",
+)
 
 
 class FakeCluster:

@@ -343,7 +343,7 @@ class Api:
         start = self.watch.start(wreq)
         req.start_stream("application/json")
         try:
-            self.watch.run(wreq, start, req.write_chunk)
+            self.watch.run(wreq, start, req.write_chunks)
         except DropStream:
             return req.abort()
         req.end_stream()

@@ -8,6 +8,7 @@ import contextlib
 import json
 import socket
 import threading
+from collections.abc import Sequence
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from socketserver import TCPServer, ThreadingMixIn
 from typing import Any, Protocol
@@ -239,8 +240,13 @@ class Request:
         self.handler.wfile.flush()
 
     def write_chunk(self, data: bytes) -> None:
+        self.write_chunks((data,))
+
+    def write_chunks(self, items: Sequence[bytes]) -> None:
+        """One chunk for each of ``items``, sent in one write (a watch's pending events)."""
+        data = b"".join(f"{len(d):x}\r\n".encode() + d + b"\r\n" for d in items if d)
         if data:
-            self.handler.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+            self.handler.wfile.write(data)
             self.handler.wfile.flush()
 
     def end_stream(self) -> None:

@@ -3,17 +3,25 @@ the work queue's timers."""
 
 from __future__ import annotations
 
+import json
+import math
+import threading
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
 
 from . import crds, meta, patching, tables
+from .cluster import ClusterConfig
 from .errors import ApiError
+from .faults import Faults
 from .loops import ApiFirst, Loop
-from .resources import BUILTINS
-from .selectors import FieldSelector, LabelSelector
+from .registry import Registry
+from .resources import BUILTINS, Resources
+from .selectors import FieldSelector, Filter, LabelSelector
 from .store import Store
+from .watch import Watch, WatchRequest
 
 PODS = next(rt for rt in BUILTINS if rt.plural == "pods")
 
@@ -267,6 +275,37 @@ def test_store_next_events_of_one_resource_catch_up_past_the_others() -> None:
     assert exc.value.code == 410
 
 
+def test_a_watch_writes_the_events_already_there_at_once() -> None:
+    # kube-apiserver flushes a watch only when no other event waits in its channel
+    # (handlers/watch.go): a burst of changes reaches the client in one write, each event
+    # still a chunk (a line) of its own.
+    store = Store()
+    registry = Registry(store, Resources())
+    closing = threading.Event()
+    watch = Watch(store, registry, Faults(), closing, bookmark_interval=60)
+    key = ("", "configmaps")
+    req = WatchRequest(flt=Filter(registry.rt(key)), resource_version=store.format_rv(store.rv))
+    writes: list[list[bytes]] = []
+
+    def send(lines: Sequence[bytes]) -> None:
+        writes.append(list(lines))
+
+    thread = threading.Thread(target=watch.run, args=(req, watch.start(req), send))
+    with store.lock:  # the watch cannot read the events until all five are stored
+        thread.start()
+        for i in range(5):
+            store.put(key, _cm(f"c{i}", "ns", {}))
+    deadline = time.monotonic() + 10
+    while not writes and time.monotonic() < deadline:
+        time.sleep(0.01)
+    closing.set()
+    store.close()
+    thread.join(10)
+    assert [[json.loads(line)["object"]["metadata"]["name"] for line in w] for w in writes] == [
+        ["c0", "c1", "c2", "c3", "c4"]
+    ]
+
+
 def test_a_coalesced_wake_up_keeps_the_sooner_time_and_runs_once() -> None:
     """As client-go's delaying queue: an item waiting twice is processed once, at the
     sooner of its times (how the Job controller's batched syncs gather a pod's events)."""
@@ -315,6 +354,27 @@ def test_with_api_first_a_loop_item_waits_for_the_requests_being_answered() -> N
     finally:
         loop.stop()
     assert not errors
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("api_first", math.inf),
+        ("api_first", -0.001),
+        ("job_sync_batch_period", math.nan),
+        ("gc_delay", -1),
+        ("bookmark_interval", 0),
+        ("max_grace_seconds", "3"),
+    ],
+)
+def test_cluster_config_refuses_a_time_it_cannot_wait(option: str, value: Any) -> None:
+    with pytest.raises(ValueError, match=rf"^ClusterConfig\.{option}: "):
+        ClusterConfig(**{option: value})
+
+
+def test_cluster_config_takes_zero_and_no_grace_cap() -> None:
+    config = ClusterConfig(api_first=0, gc_delay=0, max_grace_seconds=None)
+    assert (config.api_first, config.gc_delay, config.max_grace_seconds) == (0, 0, None)
 
 
 def test_api_first_holds_an_item_at_most_its_cap() -> None:

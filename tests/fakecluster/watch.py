@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,6 +42,10 @@ class WatchRequest:
     send_initial_events: bool | None = None
     table: bool = False
     include_object: str = "Metadata"
+
+
+# Pending event lines are written out once they reach this many bytes, even in a burst.
+FLUSH_BYTES = 64 * 1024
 
 
 def _line(kind: str, obj: dict[str, Any]) -> bytes:
@@ -84,53 +88,81 @@ class Watch:
         self,
         req: WatchRequest,
         start: tuple[int, list[dict[str, Any]]],
-        send: Callable[[bytes], None],
+        send: Callable[[Sequence[bytes]], None],
     ) -> None:
         """Stream events (``start`` comes from :meth:`start`) until the timeout, the server
-        stops, or an injected drop; raises DropStream for a drop in "reset" mode."""
+        stops, or an injected drop; raises DropStream for a drop in "reset" mode.
+
+        ``send`` writes event lines out, one chunk each. The lines of events that are already
+        there go out together, as kube-apiserver's watch handler flushes only once no other
+        event is waiting in its channel (``if len(ch) == 0 { flusher.Flush() }`` in
+        staging/src/k8s.io/apiserver/pkg/endpoints/handlers/watch.go): in a burst, one write
+        (and one wake-up of the client) for many events instead of one each."""
         rt = req.flt.rt
         start_rv, initial = start
         sent = 0
         deadline = time.monotonic() + req.timeout
+        pending: list[bytes] = []
+        size = 0
+
+        def put(line: bytes) -> None:
+            nonlocal size
+            pending.append(line)
+            size += len(line)
+            if size >= FLUSH_BYTES:
+                flush()
+
+        def flush() -> None:
+            nonlocal size
+            if pending:
+                send(pending[:])
+                pending.clear()
+                size = 0
 
         def emit(kind: str, obj: dict[str, Any], line: bytes | None = None) -> None:
             nonlocal sent
             if req.table and kind != "BOOKMARK" and kind != "ERROR":
                 obj = to_table(rt, [obj], include_object=req.include_object, with_columns=sent == 0)
                 line = None
-            send(line or _line(kind, obj))
+            put(line or _line(kind, obj))
             sent += 1
             mode = self.faults.drop_watch(rt.plural, sent)
+            silent = mode is None and self.faults.silence_watch(rt.plural, sent)
+            if mode is not None or silent:
+                flush()  # the client gets every event up to the fault, this one included
             if mode == "reset":
                 raise DropStream
             if mode is not None:
                 raise _EndStream
-            if self.faults.silence_watch(rt.plural, sent):
+            if silent:
                 raise _Silence
 
         def bookmark(rv: int, initial_end: bool = False) -> None:
             meta: dict[str, Any] = {"resourceVersion": self.store.format_rv(rv)}
             if initial_end:
                 meta["annotations"] = {"k8s.io/initial-events-end": "true"}
-            send(
+            put(
                 _line(
                     "BOOKMARK", {"kind": rt.kind, "apiVersion": rt.group_version, "metadata": meta}
                 )
             )
+            flush()
 
         try:
             for obj in initial:
                 emit("ADDED", self.registry.present(rt, obj))
             if req.send_initial_events and req.bookmarks:
                 bookmark(start_rv, initial_end=True)
-            self._follow(req, start_rv, emit, bookmark, deadline)
+            flush()
+            self._follow(req, start_rv, emit, bookmark, flush, deadline)
         except _EndStream:
             return
         except _Silence:
             while not self.closing.is_set() and time.monotonic() < deadline:
                 self.closing.wait(min(1.0, max(deadline - time.monotonic(), 0.0)))
         except ApiError as e:  # 410 Expired, reported in-stream as the apiserver does
-            send(_line("ERROR", e.status()))
+            flush()
+            send([_line("ERROR", e.status())])
 
     def _follow(
         self,
@@ -138,6 +170,7 @@ class Watch:
         rv: int,
         emit: Callable[[str, dict[str, Any], bytes | None], None],
         bookmark: Callable[[int], None],
+        flush: Callable[[], None],
         deadline: float,
     ) -> None:
         rt = req.flt.rt
@@ -157,6 +190,7 @@ class Watch:
                 if kind is not None:
                     obj = self.registry.present(rt, event.obj)
                     emit(kind, obj, None if req.table else self._line(rt, kind, event, obj))
+            flush()  # the events that were waiting, in one write
 
     def _line(self, rt: ResourceType, kind: str, event: Event, obj: dict[str, Any]) -> bytes:
         key = (event.rv, kind, rt.group_version)
