@@ -45,7 +45,12 @@ p99 together 28.3 ms with the gate, against 36.9, 37.9 and 42.6 ms without; p50 
 against 10.6-11.6 ms. Two default runs with it: p99 together/alone 1.97x (32.4 / 16.4
 ms), p50 1.36x; then 6.50x (104.1 / 16.0 ms), p50 1.80x, with the CPU per Job of both the
 controller and the fake 23% higher than in the first (a slower machine that hour?). At 0 s:
-p99 24x and 25x, p50 12x and 14x (session 8's last run: p99 70x, p50 29x).
+p99 24x and 25x, p50 12x and 14x (session 8's last run: p99 70x, p50 29x). With the fake's
+watches writing a burst's events in one go (36508d7), two default runs: p99 2.38x (38.7 /
+16.3 ms) and 1.90x (33.7 / 17.7 ms), p50 1.21x and 1.03x; at 0 s p99 19x and 23x. The tail
+together is the first stages' ends, 100-130 Job creates a second for about 3 s (a stage ends
+with the last of its 5 Jobs, drawn within 15-45 s, so most end near 45 s). The controller
+and the fake then need 11-13.5 ms of CPU a Job between them: 1.4-1.7 of these 2 cores.
 
 ``--compare DIR`` runs every configuration a second time, side by side, with the
 controller of another tree (e.g. ``git archive`` of a commit, or a copy with a change to
