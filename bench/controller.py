@@ -32,7 +32,7 @@ their work (``--api-first``, 2 ms by default as in bench/many_pipelines.py; 0 tu
 in a cluster they run beside kube-apiserver, not on its GIL. At 99,000 nodes (29468dd, one
 run, ``--sizes 1000,100000 --baseline ''``): p50 41.9 ms and p99 111 ms with it, against p50 48.4
 and 50.6 ms in two runs without it (session 7); CPU per node 2.06 ms (0.87x that at 1,000),
-peak RSS 735 MB, 1.04 writes per node. The figures up to session 9 were taken without it.
+peak RSS 735 MB, 1.04 writes per node. The figures up to session 8 were taken without it.
 With the fake's watches also writing a burst's events in one go (36508d7), at 10,000 nodes:
 p50 39.5 ms, p99 120 ms, the 50th Job of a burst 70.4 ms after the completion (44.3 ms,
 110 ms and 82.0 ms with the gate alone, 45.5, 125 and 82.7 ms without it; one run each).
@@ -56,7 +56,7 @@ import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 REPO = Path(__file__).resolve().parents[1]
 # The Job controller's syncJobBatchPeriod, as a real cluster's (the fake's default is
@@ -464,6 +464,17 @@ def seconds(parser: argparse.ArgumentParser, flag: str, value: float) -> float:
     return value
 
 
+N = TypeVar("N", int, float)
+
+
+def numbers(parser: argparse.ArgumentParser, flag: str, text: str, kind: type[N]) -> list[N]:
+    """The comma-separated numbers of ``text``, or a one-line usage error (exit 2)."""
+    try:
+        return [kind(part) for part in text.split(",")]
+    except ValueError:
+        parser.error(f"{flag} {text}: not a comma-separated list of numbers")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", default="1000,10000")
@@ -480,11 +491,8 @@ def main() -> None:
     args = parser.parse_args()
     period = seconds(parser, "--job-sync-batch-period", args.job_sync_batch_period)
     api_first = seconds(parser, "--api-first", args.api_first)
-    try:
-        sizes = [int(n) for n in args.sizes.split(",")]
-    except ValueError:
-        sizes = []
-    if not sizes or min(sizes) < 1:
+    sizes = numbers(parser, "--sizes", args.sizes, int)
+    if min(sizes) < 1:
         parser.error(f"--sizes {args.sizes}: not a list of node counts from 1, e.g. 1000,10000")
     columns: list[tuple[str, dict[str, Any]]] = []
     with tempfile.TemporaryDirectory() as tmp:

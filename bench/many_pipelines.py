@@ -72,7 +72,7 @@ import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
@@ -86,6 +86,7 @@ from controller import (  # noqa: E402
     add_api_first,
     cpu_seconds,
     go_like_runtime,
+    numbers,
     percentile,
     seconds,
     start_controller,
@@ -360,17 +361,6 @@ def summary(figures: dict[str, Any]) -> dict[str, float]:
     return out
 
 
-N = TypeVar("N", int, float)
-
-
-def _numbers(parser: argparse.ArgumentParser, flag: str, text: str, kind: type[N]) -> list[N]:
-    """The comma-separated numbers of ``text``, or a one-line usage error (exit 2)."""
-    try:
-        return [kind(part) for part in text.split(",")]
-    except ValueError:
-        parser.error(f"{flag} {text}: not a comma-separated list of numbers")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--pipelines", type=int, default=200)
@@ -394,9 +384,9 @@ def main() -> None:
     api_first = seconds(parser, "--api-first", args.api_first)
     durations = [
         seconds(parser, "--durations", d)
-        for d in _numbers(parser, "--durations", args.durations, float)
+        for d in numbers(parser, "--durations", args.durations, float)
     ]
-    worker_counts = _numbers(parser, "--workers", args.workers, int)
+    worker_counts = numbers(parser, "--workers", args.workers, int)
     # Each ratio divides by the runs alone: none, or no pipeline together, printed NaN.
     needed = [("--pipelines", args.pipelines), ("--workers", min(worker_counts))]
     if 0 in durations:
