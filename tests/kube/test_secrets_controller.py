@@ -1,6 +1,8 @@
 """The controller's secrets hook against the in-memory API: it reads the namespace Secret's
-key names once per round of creates, a missing Secret means none, and an error reading them
-holds the creates back (a Job made without them would run with the wrong environment)."""
+key names once per round of creates, afresh for a Pipeline's first Jobs and shared by the
+namespace's Pipelines for SECRET_KEYS_TTL seconds after that; a missing Secret means none,
+and an error reading them holds the creates back (a Job made without them would run with the
+wrong environment)."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ from typing import Any
 
 import k8sco as co
 from k8sco.engine import Graph, State
-from k8sco.kube.controller import Controller
+from k8sco.kube.controller import SECRET_KEYS_TTL, Controller
 from k8sco.reconcile.problems import Limits
 from k8sco.render.names import job_name
 from k8sco.render.pipeline import recorded_states, render_pipeline
@@ -87,3 +89,79 @@ def test_an_error_reading_the_keys_holds_the_jobs_back() -> None:
     w.now += 5
     w.sync()
     assert w.api.count("POST", JOBS) == 2
+
+
+class Two:
+    """Two Pipelines in one namespace, each a Serial of two nodes that read $TOKEN."""
+
+    def __init__(self) -> None:
+        self.now = T0
+        self.api = FakeApi(lambda: self.now)
+        self.ctl = Controller(
+            self.api,
+            "default",
+            clock=lambda: self.now,
+            limits=Limits(foreign_timeout=600, start_timeout=600),
+        )
+
+    def submit(self, name: str) -> None:
+        with co.Serial() as root:
+            co.Exec("echo $TOKEN", name="first")
+            co.Exec("echo $TOKEN", name="then")
+        obj = render_pipeline(root, name, "default", image="img:1")
+        obj["metadata"]["generation"] = 1
+        self.api.put(PIPES, obj)
+
+    def sync(self, name: str) -> None:
+        self.ctl._replace("pipelines", "default", self.api.items(PIPES))
+        self.ctl._replace("jobs", "default", self.api.items(JOBS))
+        self.ctl.sync(("default", name))
+
+    def finish(self, name: str, path: str) -> None:
+        job = self.api.objects[f"{JOBS}/{job_name(name, path)}"]
+        job["status"] = {"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]}
+
+    def secret(self, keys: str) -> None:
+        self.api.objects[SECRET] = {
+            "kind": "PartialObjectMetadata",
+            "apiVersion": "meta.k8s.io/v1",
+            "metadata": {"name": SECRET_NAME, "annotations": {ANNOTATION_KEYS: keys}},
+        }
+
+    def env_names(self, name: str, path: str) -> list[str]:
+        job = self.api.objects[f"{JOBS}/{job_name(name, path)}"]
+        return [e["name"] for e in job["spec"]["template"]["spec"]["containers"][0]["env"]]
+
+
+def test_a_pipelines_first_jobs_read_the_keys_afresh() -> None:
+    w = Two()
+    w.submit("early")
+    w.sync("early")
+    w.secret("TOKEN")  # `k8sco secrets set` and then `k8sco apply`, a second later
+    w.now += 1
+    w.submit("late")
+    w.sync("late")
+    assert w.api.count("GET", SECRET) == 2
+    assert "TOKEN" not in w.env_names("early", "/first")
+    assert "TOKEN" in w.env_names("late", "/first")
+
+
+def test_later_jobs_share_the_namespaces_read_until_it_is_too_old() -> None:
+    w = Two()
+    w.submit("a")
+    w.sync("a")
+    w.now += SECRET_KEYS_TTL - 2
+    w.submit("b")
+    w.sync("b")
+    assert w.api.count("GET", SECRET) == 2  # each Pipeline's first Jobs: a read of their own
+    w.secret("TOKEN")
+    w.now += 3  # a's own read is too old, b's is not: b's serves a's next Job
+    w.finish("a", "/first")
+    w.sync("a")
+    assert w.api.count("GET", SECRET) == 2
+    assert "TOKEN" not in w.env_names("a", "/then")
+    w.now += SECRET_KEYS_TTL - 2  # every read is too old now
+    w.finish("b", "/first")
+    w.sync("b")
+    assert w.api.count("GET", SECRET) == 3
+    assert "TOKEN" in w.env_names("b", "/then")
