@@ -34,6 +34,8 @@ CONTROLLER, EMBEDDED, USER = "controller", "embedded", "user"
 IDENTITIES = {
     "client": set(),  # the transport itself: no call of its own
     "controller": {CONTROLLER, EMBEDDED},
+    # The controllers' Events, from a thread of their own or from the worker (kube/recorder.py).
+    "recorder": {CONTROLLER, EMBEDDED},
     # Log archives and the data finalizer: only a controller started with a data store
     # (kube/process.py reads K8SCO_DATA_STORE); the embedded one has none.
     "archive": {CONTROLLER},

@@ -78,6 +78,7 @@ from k8sco.kube.client import BACKGROUND, CORE, JOBS, MERGE_PATCH, PIPELINES
 from k8sco.kube.groups import GroupReports
 from k8sco.kube.lease import LeaderElector
 from k8sco.kube.overflow import StatusStore, load_tree
+from k8sco.kube.recorder import EventRecorder
 from k8sco.kube.retention import Retention, delete_finished
 from k8sco.kube.workqueue import WorkQueue
 from k8sco.lazy import refuse_on_cluster
@@ -138,6 +139,8 @@ PROBE_SHARE = 0.1
 # Pipelines: a key set while one runs reaches the Jobs created from then on, this much later
 # at most.
 SECRET_KEYS_TTL = 5.0
+# Seconds a stopping controller gives its queued Events to be written (kube/recorder.py).
+EVENTS_GRACE = 2.0
 # Job creates one reconciliation has in flight at most (Controller._create's slow start),
 # and the threads that send them, shared by every worker of the process.
 CREATE_BATCH = 32
@@ -299,6 +302,7 @@ class Controller:
         lazy_on_cluster: bool | None = None,
         retention: Retention | None = None,
         workers: int = 16,
+        background_events: bool = False,
     ) -> None:
         self.cluster = cluster
         # co.Lazy expanded here (K8SCO_LAZY_CLUSTER=1) rather than refused (k8sco/lazy.py).
@@ -309,6 +313,11 @@ class Controller:
         self.retention = retention
         self.overflow = StatusStore(cluster)  # the status ConfigMaps (kube/overflow.py)
         self.groups = GroupReports(cluster)  # shared containers' Jobs (kube/groups.py)
+        # Events by a thread of their own in the controller process (kube/recorder.py); at
+        # once by the worker otherwise (tests that read them right after a sync).
+        self.recorder = EventRecorder(
+            cluster, background=background_events, written=lambda: self.stats.add("events")
+        )
         self.namespaces: list[str | None] = (
             [None]
             if namespaces is None
@@ -1475,13 +1484,7 @@ class Controller:
             "count": 1,
             "reportingComponent": "k8sco-controller",
         }
-        try:
-            self.cluster.request(
-                "POST", self.cluster.ns_path(CORE, "events", meta["namespace"]), body=body
-            )
-            self.stats.add("events")
-        except ClusterError as exc:  # an Event is worth a try, never a failure
-            log.debug("event not recorded: %s", exc)
+        self.recorder.record(body)
 
     # --- running ----------------------------------------------------------------------------
 
@@ -1517,6 +1520,9 @@ class Controller:
         finally:
             self.stop.set()
             self.queue.shut_down()
+            # What was decided is recorded in the status already; the Events saying so get
+            # a moment, well within a pod's termination grace period.
+            self.recorder.stop(EVENTS_GRACE)
 
     def _work(self, elector: LeaderElector | None, until_finished: bool) -> None:
         """``self.workers`` threads reconcile what the queue hands them until ``self.stop``;

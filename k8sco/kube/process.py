@@ -106,6 +106,7 @@ def run(settings: ControllerSettings) -> None:
         data=DataConfig.from_env(os.environ),
         retention=Retention.from_env(os.environ),
         workers=workers(os.environ),
+        background_events=True,
     )
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: ctl.stop.set())
