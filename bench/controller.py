@@ -36,6 +36,9 @@ peak RSS 735 MB, 1.04 writes per node. The figures up to session 8 were taken wi
 With the fake's watches also writing a burst's events in one go (36508d7), at 10,000 nodes:
 p50 39.5 ms, p99 120 ms, the 50th Job of a burst 70.4 ms after the completion (44.3 ms,
 110 ms and 82.0 ms with the gate alone, 45.5, 125 and 82.7 ms without it; one run each).
+All three sizes in one run (5c91640, ``--sizes 1000,10000,100000 --baseline ''``, 41 min):
+p50 33.3 / 37.2 / 37.2 ms, p99 78.0 / 123 / 87.0 ms, CPU per node 1.94 / 1.86 / 1.75 ms
+(0.90x from 1,000 to 99,000), peak RSS 67 / 142 / 729 MB, 1.04 / 1.03 / 1.04 writes per node.
 
     python bench/controller.py [--sizes 1000,10000] [--baseline 9be52dd]
         [--job-sync-batch-period 1.0] [--api-first 0.002]
