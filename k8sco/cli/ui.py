@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import secrets
+import signal
 import threading
+import time
 from pathlib import Path
 
 import click
@@ -112,15 +114,23 @@ def ui(
     click.echo(f"k8sco ui: {'; '.join(shown) or 'nothing to show'}")
     if read_only:
         click.echo("read-only: controls are refused")
+    # Ctrl-C and SIGTERM (a pod's stop) only set a flag that the main thread looks at: a
+    # KeyboardInterrupt raised wherever the main thread happens to be (starting the server's
+    # thread, inside a lock) once left the command running after SIGINT, in one CI run.
+    stopping: list[int] = []
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, lambda signum, _frame: stopping.append(signum))
     click.echo(f"open {srv.url}", color=False)
-    done = threading.Event()
     thread = threading.Thread(target=srv.serve_forever, daemon=True, name="k8sco-ui")
     thread.start()
     try:
-        done.wait()
-    except KeyboardInterrupt:
-        pass
+        while not stopping:
+            time.sleep(0.2)
     finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         srv.shutdown()
         srv.server_close()
 
