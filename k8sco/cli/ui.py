@@ -114,9 +114,10 @@ def ui(
     click.echo(f"k8sco ui: {'; '.join(shown) or 'nothing to show'}")
     if read_only:
         click.echo("read-only: controls are refused")
-    # Ctrl-C and SIGTERM (a pod's stop) only set a flag that the main thread looks at: a
-    # KeyboardInterrupt raised wherever the main thread happens to be (starting the server's
-    # thread, inside a lock) once left the command running after SIGINT, in one CI run.
+    # Ctrl-C and SIGTERM (a pod's stop) set a flag that the main thread looks at. Python
+    # raises no KeyboardInterrupt when SIGINT came ignored from the parent (a background job
+    # of a script): the command ran on. A plain list, not an Event: the handler runs in the
+    # main thread, which may hold the Event's lock at that moment.
     stopping: list[int] = []
     previous = {}
     if threading.current_thread() is threading.main_thread():

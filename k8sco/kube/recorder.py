@@ -61,9 +61,11 @@ class EventRecorder:
         self._thread: threading.Thread | None = None
 
     def record(self, body: dict[str, Any]) -> None:
-        """Write the Event ``body`` (its ``metadata.namespace`` says where), or queue it."""
+        """Write the Event ``body`` (its ``metadata.namespace`` says where), or queue it;
+        nothing once stopped."""
         if not self.background:
-            self._write(body)
+            if not self._stopping:
+                self._write(body)
             return
         with self._cond:
             if self._stopping:

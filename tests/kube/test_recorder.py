@@ -49,6 +49,9 @@ def test_without_a_thread_the_event_is_written_before_record_returns() -> None:
     recorder = EventRecorder(api)
     recorder.record(event("NodesStarted"))
     assert api.written == ["NodesStarted"]
+    recorder.stop(1)
+    recorder.record(event("Late"))
+    assert api.written == ["NodesStarted"]
 
 
 def test_record_returns_while_the_api_is_still_writing() -> None:
